@@ -1,0 +1,154 @@
+"""Particle classes: the CZII table, or a copick config's objects.
+
+A :class:`ParticleClass` holds what every part of the project needs to
+know about one kind of particle: its name, integer label, radius in Å
+(which sets the metric's match distance and the layer's point size), its
+weight in the score and its display colour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from napari_cryopick.errors import input_error
+
+
+@dataclass(frozen=True)
+class ParticleClass:
+    """One pickable particle class.
+
+    Parameters
+    ----------
+    name : str
+        copick object name (no underscores).
+    label : int
+        Integer label, 1 or more (0 is background).
+    radius : float
+        Particle radius in Å.
+    weight : float
+        Weight of the class in the CZII score (0: not scored).
+    color : tuple of int
+        RGBA, each 0-255, as copick stores it.
+    pdb_id : str or None
+        PDB identifier of the structure, when known.
+    """
+
+    name: str
+    label: int
+    radius: float
+    weight: float = 1.0
+    color: tuple[int, int, int, int] = (100, 100, 100, 255)
+    pdb_id: str | None = None
+    metadata: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def rgba(self) -> tuple[float, float, float, float]:
+        """Colour as floats in [0, 1], as napari wants it."""
+        return tuple(c / 255.0 for c in self.color)
+
+    def to_copick(self) -> dict:
+        """Return the copick ``pickable_objects`` entry for this class."""
+        entry = {
+            'name': self.name,
+            'is_particle': True,
+            'label': self.label,
+            'color': list(self.color),
+            'radius': self.radius,
+            'metadata': {'score_weight': self.weight, **self.metadata},
+        }
+        if self.pdb_id:
+            entry['pdb_id'] = self.pdb_id
+        return entry
+
+
+CZII_CLASSES: tuple[ParticleClass, ...] = (
+    ParticleClass('apo-ferritin', 1, 60.0, 1.0, (0, 117, 220, 255), '4V1W'),
+    ParticleClass('beta-amylase', 2, 65.0, 0.0, (153, 63, 0, 255), '1FA2'),
+    ParticleClass(
+        'beta-galactosidase', 3, 90.0, 2.0, (76, 0, 92, 255), '6X1Q'
+    ),
+    ParticleClass('ribosome', 4, 150.0, 1.0, (0, 92, 49, 255), '6EK0'),
+    ParticleClass('thyroglobulin', 5, 130.0, 2.0, (43, 206, 72, 255), '6SCJ'),
+    ParticleClass(
+        'virus-like-particle', 6, 135.0, 1.0, (255, 204, 153, 255), '6N4V'
+    ),
+)
+
+
+def default_classes() -> tuple[ParticleClass, ...]:
+    """Return the six CZII classes (the default registry)."""
+    return CZII_CLASSES
+
+
+def class_map(
+    classes: tuple[ParticleClass, ...] | None = None,
+) -> dict[str, ParticleClass]:
+    """Return ``{name: ParticleClass}`` for ``classes`` (default: CZII)."""
+    return {c.name: c for c in (classes or CZII_CLASSES)}
+
+
+def classes_from_copick_config(path: str | Path) -> tuple[ParticleClass, ...]:
+    """Read particle classes from a copick ``copick_config.json``.
+
+    Only objects with ``is_particle`` true (the default) become classes.
+    The score weight comes from ``metadata.score_weight`` when present,
+    else from the CZII table for a CZII name, else 1.
+
+    Parameters
+    ----------
+    path : str or Path
+        The config file.
+
+    Returns
+    -------
+    tuple of ParticleClass
+        The classes in file order.
+
+    Raises
+    ------
+    CryopickError
+        If the file is missing, not JSON, or lacks particle objects.
+    """
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise input_error(path, 'no such file') from None
+    except (OSError, ValueError) as err:
+        raise input_error(path, f'not a readable JSON file ({err})') from None
+    objects = config.get('pickable_objects') if isinstance(config, dict) else None
+    if not isinstance(objects, list):
+        raise input_error(path, 'no "pickable_objects" list in copick config')
+    classes = [_class_from_object(path, obj) for obj in objects]
+    classes = tuple(c for c in classes if c is not None)
+    if not classes:
+        raise input_error(path, 'copick config lists no particle objects')
+    return classes
+
+
+def _class_from_object(path: Path, obj: dict) -> ParticleClass | None:
+    if not isinstance(obj, dict) or 'name' not in obj:
+        raise input_error(path, f'pickable object without a name: {obj!r}')
+    if not obj.get('is_particle', True):
+        return None
+    name = str(obj['name'])
+    known = class_map().get(name)
+    radius = obj.get('radius') or (known.radius if known else None)
+    if radius is None:
+        raise input_error(path, f'object {name!r} has no radius')
+    metadata = dict(obj.get('metadata') or {})
+    weight = metadata.pop('score_weight', known.weight if known else 1.0)
+    color = tuple(int(c) for c in obj.get('color') or (100, 100, 100, 255))
+    if len(color) == 3:
+        color = (*color, 255)
+    return ParticleClass(
+        name=name,
+        label=int(obj.get('label', 1)),
+        radius=float(radius),
+        weight=float(weight),
+        color=color,
+        pdb_id=obj.get('pdb_id'),
+        metadata=metadata,
+    )

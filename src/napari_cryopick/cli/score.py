@@ -1,0 +1,60 @@
+"""``cryopick score REFERENCE CANDIDATE``: the CZII metric on two sets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from napari_cryopick.io.atomic import write_text
+
+
+def add_parser(commands) -> None:
+    """Register the ``score`` subcommand."""
+    parser = commands.add_parser(
+        'score',
+        help='score picks against reference picks (CZII F-beta, beta 4)',
+        description='Score CANDIDATE picks against REFERENCE picks with '
+        'the CZII Kaggle metric. Each is a project folder (ExperimentRuns '
+        'itself or under overlay/), a Picks folder, a picks JSON or a '
+        'Kaggle CSV.',
+    )
+    parser.add_argument('reference', type=Path, help='reference picks')
+    parser.add_argument('candidate', type=Path, help='picks to score')
+    parser.add_argument(
+        '--json', type=Path, metavar='FILE', help='also write results as JSON'
+    )
+    parser.add_argument(
+        '--user-id', help='read only this copick user of CANDIDATE'
+    )
+    parser.add_argument(
+        '--session-id', help='read only this copick session of CANDIDATE'
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Score and print the per-class table, ``score: 0.XXXX`` last."""
+    from napari_cryopick.io.sources import read_picks
+    from napari_cryopick.metric import format_score_table, score_picks
+
+    reference = read_picks(args.reference, origin='reference')
+    candidate = read_picks(
+        args.candidate,
+        user_id=args.user_id,
+        session_id=args.session_id,
+        origin='model',
+    )
+    result = score_picks(reference, candidate)
+    if args.json:
+        write_text(args.json, json.dumps(_as_dict(result), indent=2) + '\n')
+    sys.stdout.write(format_score_table(result) + '\n')
+    return 0
+
+
+def _as_dict(result) -> dict:
+    return {
+        'score': result.score,
+        'beta': result.beta,
+        'classes': result.table.to_dict(orient='records'),
+    }

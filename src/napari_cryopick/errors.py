@@ -1,0 +1,33 @@
+"""The one exception type users see.
+
+Every reader, writer and command raises :class:`CryopickError` for bad
+input. Its message is one line that names the input and what is wrong,
+so the command line can print it as it is and exit non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CryopickError(Exception):
+    """Bad input or a failed operation, described in one line."""
+
+
+def input_error(path: str | Path, problem: str) -> CryopickError:
+    """Build a :class:`CryopickError` that names ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The offending input.
+    problem : str
+        What is wrong with it, without a trailing full stop.
+
+    Returns
+    -------
+    CryopickError
+        The error, ready to raise.
+    """
+    message = f'{path}: {problem}'
+    return CryopickError(' '.join(message.split()))

@@ -1,0 +1,1 @@
+"""Readers and writers: tomograms, picks and projects (no Qt, no torch)."""

@@ -1,0 +1,119 @@
+"""Picks table <-> napari Points layer data (the one conversion module).
+
+Layers hold (z, y, x) level-0 voxel indices with ``scale`` = voxel size
+in Å (DESIGN §4), one Points layer per class, tagged with serialisable
+metadata under ``metadata['cryopick']``. No Qt and no viewer here: these
+are pure functions on layer-data tuples, used by readers, writers and
+widgets alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick import picks as pk
+from napari_cryopick.classes import ParticleClass, class_map
+from napari_cryopick.coords import (
+    angstrom_xyz_to_voxel_zyx,
+    voxel_zyx_to_angstrom_xyz,
+)
+
+META_KEY = 'cryopick'
+FEATURES = ('score', 'instance_id', 'origin')
+
+
+def picks_to_layer_data(
+    table: pd.DataFrame,
+    voxel_size: float | Sequence[float],
+    classes: tuple[ParticleClass, ...] | None = None,
+    name_suffix: str = '',
+) -> list[tuple]:
+    """Return one Points layer-data tuple per (run, class) of ``table``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks table.
+    voxel_size : float or sequence of 3 floats
+        Level-0 voxel size (z, y, x) of the tomogram the layers overlay.
+    classes : tuple of ParticleClass, optional
+        Colours and radii (default: CZII; unknown classes get grey and
+        a 100 Å radius).
+    name_suffix : str
+        Appended to each layer name (e.g. ``' (reference)'``).
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, 'points')`` tuples for napari.
+    """
+    known = class_map(classes)
+    scale = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    layers = []
+    for (run, name), rows in table.groupby(['run', 'particle_type']):
+        particle = known.get(name, ParticleClass(name, 99, 100.0))
+        data = angstrom_xyz_to_voxel_zyx(pk.positions(rows), scale)
+        kwargs = _layer_kwargs(rows, particle, scale, run)
+        kwargs['name'] = f'{name}{name_suffix}'
+        layers.append((data, kwargs, 'points'))
+    return layers
+
+
+def _layer_kwargs(rows, particle: ParticleClass, scale, run: str) -> dict:
+    first = rows.iloc[0]
+    return {
+        'scale': tuple(float(s) for s in scale),
+        'size': 2 * particle.radius / float(scale[-1]),
+        'face_color': 'transparent',
+        'border_color': particle.rgba,
+        'border_width': 0.12,
+        'features': rows[list(FEATURES)].reset_index(drop=True),
+        'feature_defaults': {'score': 1.0, 'instance_id': 0, 'origin': 'user'},
+        'metadata': {
+            META_KEY: {
+                'object': particle.name,
+                'run': str(run),
+                'user_id': str(first['user_id']),
+                'session_id': str(first['session_id']),
+            }
+        },
+        'out_of_slice_display': True,
+    }
+
+
+def layer_data_to_picks(
+    data: np.ndarray, attributes: dict, run: str | None = None
+) -> pd.DataFrame:
+    """Convert one Points layer's data and attributes to a Picks table.
+
+    Parameters
+    ----------
+    data : ndarray
+        (N, 3) z, y, x voxel coordinates.
+    attributes : dict
+        The layer's attributes (``scale``, ``metadata``, ``features``,
+        ``name``), as napari hands them to writers.
+    run : str, optional
+        Run name when the layer's metadata has none.
+
+    Returns
+    -------
+    DataFrame
+        A Picks table in Å.
+    """
+    meta = (attributes.get('metadata') or {}).get(META_KEY, {})
+    scale = np.asarray(attributes.get('scale', (1.0, 1.0, 1.0)), float)[-3:]
+    xyz = voxel_zyx_to_angstrom_xyz(np.asarray(data)[:, -3:], scale)
+    features = pd.DataFrame(attributes.get('features', {}))
+    columns = {k: features[k].to_numpy() for k in FEATURES if k in features}
+    return pk.make_picks(
+        run=meta.get('run') or run or 'run',
+        particle_type=meta.get('object') or attributes.get('name', 'object'),
+        xyz=xyz,
+        user_id=meta.get('user_id', ''),
+        session_id=meta.get('session_id', ''),
+        **columns,
+    )
