@@ -26,8 +26,9 @@ def test_axis_order_and_units():
 def test_angstrom_voxel_round_trip_is_exact(scale):
     rng = np.random.default_rng(0)
     xyz = np.round(rng.uniform(0, 6300, (5000, 3)), 3)
-    back = voxel_zyx_to_angstrom_xyz(angstrom_xyz_to_voxel_zyx(xyz, scale),
-                                     scale)
+    back = voxel_zyx_to_angstrom_xyz(
+        angstrom_xyz_to_voxel_zyx(xyz, scale), scale
+    )
     assert np.array_equal(back, xyz)
 
 

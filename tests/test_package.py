@@ -40,7 +40,9 @@ def test_core_imports_without_qt_torch_monai():
         'print(",".join(bad))\n'
     )
     out = subprocess.run(
-        [sys.executable, '-c', code], capture_output=True, text=True,
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
         check=True,
     )
     assert out.stdout.strip() == ''

@@ -47,8 +47,12 @@ def test_real_counts(czii_json_runs):
     table = read_picks(czii_json_runs['TS_5_4'])
     counts = table['particle_type'].value_counts().to_dict()
     assert counts == {
-        'apo-ferritin': 46, 'beta-amylase': 10, 'beta-galactosidase': 12,
-        'ribosome': 31, 'thyroglobulin': 30, 'virus-like-particle': 11,
+        'apo-ferritin': 46,
+        'beta-amylase': 10,
+        'beta-galactosidase': 12,
+        'ribosome': 31,
+        'thyroglobulin': 30,
+        'virus-like-particle': 11,
     }
 
 
@@ -65,11 +69,15 @@ def test_real_round_trips(run, czii_json_runs, tmp_path):
 
 
 def test_json_keeps_score_orientation_instance(tmp_path):
-    rot = np.array([[0, -1, 0, 10.5], [1, 0, 0, -3.25], [0, 0, 1, 0],
-                    [0, 0, 0, 1.0]])
+    rot = np.array(
+        [[0, -1, 0, 10.5], [1, 0, 0, -3.25], [0, 0, 1, 0], [0, 0, 0, 1.0]]
+    )
     table = pk.make_picks(
-        'TS_1', 'ribosome', [[1.1, 2.2, 3.3], [4.4, 5.5, 6.6]],
-        score=[0.125, 0.987654321], instance_id=[3, 7],
+        'TS_1',
+        'ribosome',
+        [[1.1, 2.2, 3.3], [4.4, 5.5, 6.6]],
+        score=[0.125, 0.987654321],
+        instance_id=[3, 7],
         transformation=np.stack([rot, np.eye(4)]),
     )
     (path,) = write_picks_json(table, tmp_path, 'me', '1')
@@ -77,8 +85,14 @@ def test_json_keeps_score_orientation_instance(tmp_path):
     assert body['trust_orientation'] is True
     assert body['unit'] == 'angstrom'
     assert list(body) == [
-        'pickable_object_name', 'user_id', 'session_id', 'run_name',
-        'voxel_spacing', 'unit', 'points', 'trust_orientation',
+        'pickable_object_name',
+        'user_id',
+        'session_id',
+        'run_name',
+        'voxel_spacing',
+        'unit',
+        'points',
+        'trust_orientation',
     ]
     back = read_picks_json(path)
     assert back['score'].tolist() == [0.125, 0.987654321]
@@ -133,10 +147,16 @@ def test_mixed_users_need_a_choice(tmp_path):
         ('{"pickable_object_name": "ribosome", "points": [', 'not valid JSON'),
         ('[1, 2]', 'not an object'),
         ('{"points": []}', 'pickable_object_name'),
-        ('{"pickable_object_name": "a", "points": [{"location": {"x": 1}}]}',
-         'point 0 is malformed'),
-        ('{"pickable_object_name": "a", "points": [{"location": '
-         '{"x": "NaN", "y": 1, "z": 2}}]}', 'not a finite number'),
+        (
+            '{"pickable_object_name": "a", "points": '
+            '[{"location": {"x": 1}}]}',
+            'point 0 is malformed',
+        ),
+        (
+            '{"pickable_object_name": "a", "points": [{"location": '
+            '{"x": "NaN", "y": 1, "z": 2}}]}',
+            'not a finite number',
+        ),
         ('{"pickable_object_name": "a", "points": {}}', 'not a list'),
     ],
 )
@@ -155,8 +175,10 @@ def test_bad_json(tmp_path, text, message):
     [
         ('a,b\n1,2\n', 'needs one of the columns experiment'),
         ('experiment,particle_type,x,y\nTS,ribosome,1,2\n', "no 'z'"),
-        ('experiment,particle_type,x,y,z\nTS,ribosome,1,two,3\n',
-         'non-number'),
+        (
+            'experiment,particle_type,x,y,z\nTS,ribosome,1,two,3\n',
+            'non-number',
+        ),
         ('', 'not a readable CSV'),
     ],
 )
@@ -180,7 +202,8 @@ def test_output_under_a_file(tmp_path):
 
 def test_csv_layout(tmp_path):
     table = pk.make_picks(
-        ['TS_1', 'TS_2'], ['ribosome', 'apo-ferritin'],
+        ['TS_1', 'TS_2'],
+        ['ribosome', 'apo-ferritin'],
         [[2983.596, 3154.13, 764.124], [0.1, 0.2, 0.30000000000000004]],
     )
     path = write_picks_csv(table, tmp_path / 'sub.csv')
@@ -206,7 +229,8 @@ def test_copick_config_written_and_parsed(tmp_path, czii_json_runs):
     config = json.loads(path.read_text())
     assert config['config_type'] == 'filesystem'
     names = [o['name'] for o in config['pickable_objects']]
-    assert names[0] == 'apo-ferritin' and len(names) == 6
+    assert names[0] == 'apo-ferritin'
+    assert len(names) == 6
     assert config_roots(path) == (tmp_path.resolve(), None)
 
 

@@ -42,8 +42,11 @@ def _is_3d_ngff(path: Path) -> bool:
         multiscales = attrs.get('ome', attrs).get('multiscales') or [{}]
         axes = multiscales[0].get('axes') or []
         names = [a.get('name') if isinstance(a, dict) else a for a in axes]
-        return [n for n in names if n in ('z', 'y', 'x')] == ['z', 'y', 'x'] \
-            and len(names) == 3
+        return [n for n in names if n in ('z', 'y', 'x')] == [
+            'z',
+            'y',
+            'x',
+        ] and len(names) == 3
     return False
 
 
@@ -58,8 +61,9 @@ def read_tomogram_layers(path) -> list[tuple]:
         'scale': tomogram.scales[0],
         'multiscale': len(levels) > 1,
         'contrast_limits': _contrast(levels[-1]),
-        'metadata': {'cryopick': {'run': tomogram.run,
-                                  'source': str(tomogram.source)}},
+        'metadata': {
+            'cryopick': {'run': tomogram.run, 'source': str(tomogram.source)}
+        },
     }
     data = levels if len(levels) > 1 else levels[0]
     return [(data, kwargs, 'image')]

@@ -118,7 +118,9 @@ def classes_from_copick_config(path: str | Path) -> tuple[ParticleClass, ...]:
         raise input_error(path, 'no such file') from None
     except (OSError, ValueError) as err:
         raise input_error(path, f'not a readable JSON file ({err})') from None
-    objects = config.get('pickable_objects') if isinstance(config, dict) else None
+    objects = (
+        config.get('pickable_objects') if isinstance(config, dict) else None
+    )
     if not isinstance(objects, list):
         raise input_error(path, 'no "pickable_objects" list in copick config')
     classes = [_class_from_object(path, obj) for obj in objects]

@@ -8,9 +8,12 @@ voxel indices with ``scale`` = voxel size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: Positions in Å are rounded to this many decimals on the way back from
 #: voxels, a millionth of an Ångström: far below any physical meaning, and
@@ -68,3 +71,33 @@ def voxel_zyx_to_angstrom_xyz(
     zyx = np.asarray(zyx, dtype=float).reshape(-1, 3)
     xyz = (zyx * _scale_zyx(voxel_size))[:, ::-1]
     return np.round(xyz, ANGSTROM_DECIMALS)
+
+
+def level_to_level0(zyx: np.ndarray, factor: int) -> np.ndarray:
+    """Map voxel indices of a pyramid level to level-0 indices.
+
+    Pyramid levels are 2x2x2 block means (the CZII portal's and our own
+    writer's): voxel ``i`` of a level binned by ``factor`` averages
+    level-0 voxels ``i*factor .. i*factor + factor - 1``, so its centre is
+    at level-0 index ``i*factor + (factor - 1) / 2``. The NGFF metadata of
+    those stores has no translation to say so; ignoring it would shift
+    every pick by half a binned voxel (5 Å at level 1).
+
+    Parameters
+    ----------
+    zyx : ndarray
+        (N, 3) voxel coordinates at the binned level.
+    factor : int
+        Binning factor of that level (2 for level 1, 4 for level 2).
+
+    Returns
+    -------
+    ndarray
+        (N, 3) level-0 voxel coordinates.
+    """
+    return np.asarray(zyx, dtype=float) * factor + (factor - 1) / 2
+
+
+def level0_to_level(zyx: np.ndarray, factor: int) -> np.ndarray:
+    """Map level-0 voxel indices to a binned level (inverse of above)."""
+    return (np.asarray(zyx, dtype=float) - (factor - 1) / 2) / factor

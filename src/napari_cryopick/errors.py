@@ -7,7 +7,10 @@ so the command line can print it as it is and exit non-zero.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class CryopickError(Exception):

@@ -9,7 +9,7 @@ widgets alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from napari_cryopick.coords import (
     angstrom_xyz_to_voxel_zyx,
     voxel_zyx_to_angstrom_xyz,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 META_KEY = 'cryopick'
 FEATURES = ('score', 'instance_id', 'origin')

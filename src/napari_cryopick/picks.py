@@ -118,7 +118,9 @@ def _transforms(value, n: int) -> list:
     if array.shape == (4, 4):
         return [array.copy() for _ in range(n)]
     if array.shape != (n, 4, 4):
-        raise ValueError(f'transformations must be (N, 4, 4), not {array.shape}')
+        raise ValueError(
+            f'transformations must be (N, 4, 4), not {array.shape}'
+        )
     return list(array)
 
 

@@ -10,10 +10,10 @@ import argparse
 import logging
 import sys
 
-from napari_cryopick.cli import export, score, simulate
+from napari_cryopick.cli import export, predict, score, simulate
 from napari_cryopick.errors import CryopickError
 
-_COMMANDS = (simulate, score, export)
+_COMMANDS = (simulate, predict, score, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,10 +61,14 @@ def run(args) -> int:
         log.info('wrote %d picks to %s', len(table), args.out)
         return 0
     files = write_picks_json(
-        table, args.out, args.user_id, args.session_id,
+        table,
+        args.out,
+        args.user_id,
+        args.session_id,
         overwrite=args.overwrite,
     )
     write_copick_config(args.out)
-    log.info('wrote %d picks in %d files under %s', len(table), len(files),
-             args.out)
+    log.info(
+        'wrote %d picks in %d files under %s', len(table), len(files), args.out
+    )
     return 0

@@ -11,10 +11,19 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from napari_cryopick.errors import input_error
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def check_parent(path: str | Path) -> Path:
@@ -44,7 +53,9 @@ def check_parent(path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise input_error(path, f'cannot create folder ({err.strerror})') from None
+        raise input_error(
+            path, f'cannot create folder ({err.strerror})'
+        ) from None
     return path
 
 
@@ -68,6 +79,9 @@ def write_text(path: str | Path, text: str) -> Path:
         raise input_error(path, 'is a folder, not a file')
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain
+        # open() would, so others on a shared machine can read results.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, 'w', encoding='utf-8', newline='') as handle:
             handle.write(text)
             handle.flush()
@@ -104,6 +118,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         raise input_error(path, 'already exists')
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
         yield tmp
         if path.exists():
             old = path.with_name(f'.{path.name}.old-{os.getpid()}')

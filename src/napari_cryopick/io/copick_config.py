@@ -41,7 +41,9 @@ def copick_config(
         'name': name,
         'description': 'Written by napari-cryopick',
         'version': '1.0.0',
-        'pickable_objects': [c.to_copick() for c in classes or default_classes()],
+        'pickable_objects': [
+            c.to_copick() for c in classes or default_classes()
+        ],
         'overlay_root': _local(overlay_root),
         'overlay_fs_args': {'auto_mkdir': True},
     }
@@ -89,7 +91,9 @@ def _merge(path: Path, new: dict) -> dict:
     try:
         old = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError) as err:
-        raise input_error(path, f'existing config is not JSON ({err})') from None
+        raise input_error(
+            path, f'existing config is not JSON ({err})'
+        ) from None
     if not isinstance(old, dict):
         raise input_error(path, 'existing config is not a JSON object')
     objects = old.setdefault('pickable_objects', [])
@@ -117,7 +121,9 @@ def config_roots(path: str | Path) -> tuple[Path, Path | None]:
     try:
         config = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError) as err:
-        raise input_error(path, f'not a readable copick config ({err})') from None
+        raise input_error(
+            path, f'not a readable copick config ({err})'
+        ) from None
     if not isinstance(config, dict) or 'overlay_root' not in config:
         raise input_error(path, 'copick config without "overlay_root"')
     if config.get('config_type', 'filesystem') != 'filesystem':

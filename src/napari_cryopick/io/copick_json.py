@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import input_error
@@ -21,6 +21,9 @@ from napari_cryopick.io.names import (
     picks_file_name,
     sanitize_name,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _REQUIRED = ('pickable_object_name', 'points')
 
@@ -104,8 +107,10 @@ def _identity(path: Path, body: dict) -> tuple[str, str, str]:
 
 def _run_from_path(path: Path) -> str | None:
     parts = path.resolve().parts
-    if len(parts) >= 4 and parts[-2] == 'Picks' and parts[-4] == (
-        'ExperimentRuns'
+    if (
+        len(parts) >= 4
+        and parts[-2] == 'Picks'
+        and parts[-4] == ('ExperimentRuns')
     ):
         return parts[-3]
     return None

@@ -66,8 +66,10 @@ def read_picks_csv(path: str | Path, origin: str = 'user') -> pd.DataFrame:
 
 def _load(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        problem = 'is a folder, not a CSV file' if path.is_dir() else (
-            'no such file'
+        problem = (
+            'is a folder, not a CSV file'
+            if path.is_dir()
+            else ('no such file')
         )
         raise input_error(path, problem)
     try:

@@ -10,7 +10,7 @@ _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\s_]')
 
 
 def sanitize_name(name: str) -> str:
-    """Return ``name`` made safe for a copick file name.
+    r"""Return ``name`` made safe for a copick file name.
 
     Characters copick cannot carry in a picks file name (``<>:"/\\|?*``,
     control characters, whitespace and ``_``) become ``-``.

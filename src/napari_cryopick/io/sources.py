@@ -8,15 +8,18 @@ anything they cannot read.
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import input_error
 from napari_cryopick.io import project as prj
 from napari_cryopick.io.copick_json import read_picks_json
 from napari_cryopick.io.kaggle_csv import read_picks_csv
-from napari_cryopick.io.tomogram import Tomogram
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from napari_cryopick.io.tomogram import Tomogram
 
 MRC_SUFFIXES = ('.mrc', '.rec', '.map', '.mrcs', '.st', '.ali')
 
@@ -143,7 +146,8 @@ def _select(path, table, user_id, session_id) -> pd.DataFrame:
         mixed = owners[['user_id', 'session_id']].drop_duplicates()
         shown = ', '.join(f'{u}/{s}' for u, s in mixed.itertuples(index=False))
         raise input_error(
-            path, f'holds picks of several users/sessions ({shown}); '
-            'choose one user id and session id'
+            path,
+            f'holds picks of several users/sessions ({shown}); '
+            'choose one user id and session id',
         )
     return pk.normalize(table)

@@ -1,0 +1,252 @@
+"""Train the bundled picker model from simulated phantoms.
+
+The exact command that produced the shipped weights::
+
+    python scripts/train_bundled_model.py \
+        --out src/napari_cryopick/data/models \
+        --cache /tmp/cryopick-train --train 32 --steps 5000 --seed 7
+
+It simulates ``--train`` phantoms of random looks (plus a share of the
+CZII-like default look), bins them to 20 Å exactly as the OME-Zarr
+pyramid does, trains the network on patches, validates on separate
+phantoms every ``--val-every`` steps (keeping the best weights), tunes
+per-class thresholds for F4 on the validation phantoms, and writes the
+checkpoint with its model card. Held-out scores on looks the model was
+not tuned on come from ``benchmarks/bench_model.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick.classes import CZII_CLASSES
+from napari_cryopick.io.tomogram import Tomogram, block_mean
+from napari_cryopick.metric import best_thresholds, score_picks
+from napari_cryopick.model.checkpoint import (
+    BUNDLED_NAME,
+    classes_to_card,
+    save_checkpoint,
+)
+from napari_cryopick.model.config import (
+    NetworkConfig,
+    build_network,
+    count_parameters,
+)
+from napari_cryopick.model.infer import InferenceSettings
+from napari_cryopick.model.peaks import PeakSettings
+from napari_cryopick.model.predict import (
+    PickSettings,
+    apply_thresholds,
+    predict_tomogram,
+)
+from napari_cryopick.model.sampling import make_sample
+from napari_cryopick.model.train import TrainConfig, train
+from napari_cryopick.simulate import (
+    PhantomLook,
+    PhantomParams,
+    simulate_tomogram,
+)
+
+log = logging.getLogger('train')
+FACTOR = 2
+TRAIN_SHAPE = (184, 384, 384)
+FRACTION = 0.5
+
+
+def phantom(seed: int, shape, random_look: bool, cache: Path):
+    """Simulate (or load from cache) one phantom binned to 20 Å."""
+    name = f'{seed}_{"r" if random_look else "c"}_{"x".join(map(str, shape))}'
+    volume_file = cache / f'{name}.npy'
+    picks_file = cache / f'{name}.csv'
+    if volume_file.exists() and picks_file.exists():
+        picks = pd.read_csv(picks_file)
+        return np.load(volume_file), picks
+    rng = np.random.default_rng(seed)
+    look = PhantomLook.random(rng) if random_look else PhantomLook()
+    params = PhantomParams(shape=shape, look=look)
+    result = simulate_tomogram(params, rng, run=f'sim{seed}')
+    level1 = block_mean(result.volume)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(volume_file, level1)
+    picks = result.picks[['run', 'particle_type', 'x', 'y', 'z']]
+    picks.to_csv(picks_file, index=False)
+    return level1, picks
+
+
+def as_tomogram(level1: np.ndarray, run: str) -> Tomogram:
+    import dask.array as da
+
+    vs = PhantomParams().voxel_size
+    # Level 0 is not needed by the model: a stand-in of the right shape.
+    level0 = da.zeros(tuple(2 * n for n in level1.shape), chunks=256)
+    return Tomogram(
+        levels=(level0, da.from_array(level1)),
+        scales=((vs,) * 3, (2 * vs,) * 3),
+        run=run,
+        source=Path(run),
+    )
+
+
+def evaluate(model, validation, thresholds=None):
+    """Predict the validation phantoms; return (picks, reference)."""
+    settings = PickSettings(apply_thresholds=False)
+    found, truth = [], []
+    for level1, picks in validation:
+        run = str(picks['run'].iloc[0])
+        table = predict_tomogram(as_tomogram(level1, run), model, settings)
+        found.append(table)
+        truth.append(picks)
+    found = pd.concat(found, ignore_index=True)
+    truth = pd.concat(truth, ignore_index=True)
+    if thresholds:
+        found = apply_thresholds(found, thresholds)
+    return found, truth
+
+
+class Model:
+    """Stand-in for LoadedModel during training."""
+
+    def __init__(self, network, card):
+        self.network, self.card = network, card
+        self.classes = CZII_CLASSES
+        self.voxel_size = card['voxel_size']
+        self.thresholds = {}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument(
+        '--cache', type=Path, default=Path('/tmp/cryopick-train')
+    )
+    parser.add_argument('--train', type=int, default=32)
+    parser.add_argument('--val', type=int, default=3)
+    parser.add_argument('--steps', type=int, default=5000)
+    parser.add_argument('--val-every', type=int, default=500)
+    parser.add_argument('--seed', type=int, default=7)
+    parser.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
+    import torch
+
+    torch.set_num_threads(args.threads)
+    start = time.time()
+    base = 1000 * args.seed
+    train_data = [
+        phantom(base + i, TRAIN_SHAPE, i % 4 != 0, args.cache)
+        for i in range(args.train)
+    ]
+    validation = [
+        phantom(base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache)
+        for i in range(args.val)
+    ]
+    log.info('data ready in %.0f s', time.time() - start)
+    vs = PhantomParams().voxel_size
+    samples = [
+        make_sample(v, p, CZII_CLASSES, vs, FACTOR, FRACTION, run=str(i))
+        for i, (v, p) in enumerate(train_data)
+    ]
+    net_config = NetworkConfig()
+    config = TrainConfig(
+        steps=args.steps, seed=args.seed, threads=args.threads
+    )
+    torch.manual_seed(args.seed)
+    network = build_network(net_config)
+    card = {
+        'name': 'cryopick-czii-v1',
+        'network': net_config.to_dict(),
+        'parameters': count_parameters(network),
+        'classes': classes_to_card(CZII_CLASSES),
+        'voxel_size': vs * FACTOR,
+        'normalisation': {
+            'method': 'median and (p95 - p5) / 3.29 of every 3rd voxel',
+            'clip': 5.0,
+        },
+        'target': {'kind': 'class spheres', 'radius_fraction': FRACTION},
+        'peaks': PeakSettings().__dict__,
+        'inference': InferenceSettings().__dict__,
+    }
+    model = Model(network, card)
+    best = {'score': -1.0}
+
+    def validate(step):
+        found, truth = evaluate(model, validation)
+        thresholds = best_thresholds(truth, found)
+        thresholds = {
+            k: float(v) for k, v in thresholds.items() if np.isfinite(v)
+        }
+        result = score_picks(truth, apply_thresholds(found, thresholds))
+        log.info(
+            'step %d: validation F4 %.4f (tuned thresholds)',
+            step,
+            result.score,
+        )
+        if result.score > best['score']:
+            best.update(
+                score=result.score,
+                step=step,
+                state=copy.deepcopy(network.state_dict()),
+                thresholds=thresholds,
+                table=result.table.to_dict(orient='records'),
+            )
+
+    def report(p):
+        if p.step % 50 == 0:
+            log.info(
+                'step %d/%d loss %.4f lr %.2e %.0f s',
+                p.step,
+                p.steps,
+                p.loss,
+                p.lr,
+                p.seconds,
+            )
+
+    result = train(
+        network,
+        samples,
+        config,
+        progress=report,
+        on_checkpoint=validate,
+        checkpoint_every=args.val_every,
+    )
+    if result.steps_done % args.val_every:
+        network.eval()
+        validate(result.steps_done)
+    network.load_state_dict(best['state'])
+    card['thresholds'] = best['thresholds']
+    card['training'] = {
+        'data': f'{args.train} simulated phantoms {TRAIN_SHAPE} at 10.012 Å '
+        '(3 in 4 of random look, 1 in 4 CZII-like), binned to 20 Å',
+        'recipe': {
+            k: (v if not hasattr(v, '__dict__') else v.__dict__)
+            for k, v in config.__dict__.items()
+        },
+        'command': 'python '
+        + ' '.join(['scripts/train_bundled_model.py', *sys.argv[1:]]),
+        'steps_done': result.steps_done,
+        'best_step': best['step'],
+        'seconds': round(time.time() - start),
+        'machine': f'{platform.machine()}, {torch.get_num_threads()} threads',
+        'final_loss': float(np.mean(result.losses[-50:])),
+    }
+    card['validation'] = {'score': best['score'], 'classes': best['table']}
+    path = save_checkpoint(args.out / BUNDLED_NAME, network, card)
+    (args.out / 'cryopick-czii-v1.card.json').write_text(
+        json.dumps(card, indent=2) + '\n'
+    )
+    log.info('wrote %s (validation F4 %.4f)', path, best['score'])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Checkpoints: weights plus a JSON model card, never a pickle.
+
+A checkpoint is one safetensors file: the tensors of the network's
+state dict, and the card (architecture, classes, voxel size, thresholds,
+training recipe, measured scores) as JSON in the file's metadata.
+safetensors holds only tensors and strings, so loading a hostile file
+can never run code; a file that is not such a checkpoint gets a clear
+one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from napari_cryopick.classes import ParticleClass
+from napari_cryopick.errors import input_error
+from napari_cryopick.io.atomic import check_parent
+from napari_cryopick.model.config import NetworkConfig, build_network
+
+FORMAT = 'napari-cryopick-checkpoint'
+FORMAT_VERSION = 1
+CARD_KEY = 'cryopick_card'
+BUNDLED_NAME = 'cryopick-czii-v1.safetensors'
+
+
+def bundled_checkpoint() -> Path:
+    """Return the path of the model shipped inside the package."""
+    return Path(
+        str(files('napari_cryopick') / 'data' / 'models' / BUNDLED_NAME)
+    )
+
+
+@dataclass
+class LoadedModel:
+    """A network in eval mode and its card."""
+
+    network: object
+    card: dict
+    path: Path
+
+    @property
+    def classes(self) -> tuple[ParticleClass, ...]:
+        """The classes the network predicts, in label order."""
+        return classes_from_card(self.card)
+
+    @property
+    def voxel_size(self) -> float:
+        """Voxel size in Å of the grid the network runs on."""
+        return float(self.card['voxel_size'])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Per-class score thresholds (F4-optimal on held-out data)."""
+        return dict(self.card.get('thresholds', {}))
+
+
+def classes_to_card(classes) -> list[dict]:
+    """Serialise classes for a card."""
+    return [
+        {
+            'name': c.name,
+            'label': c.label,
+            'radius': c.radius,
+            'weight': c.weight,
+            'color': list(c.color),
+            'pdb_id': c.pdb_id,
+        }
+        for c in classes
+    ]
+
+
+def classes_from_card(card: dict) -> tuple[ParticleClass, ...]:
+    """Rebuild the classes stored in a card."""
+    return tuple(
+        ParticleClass(
+            name=c['name'],
+            label=int(c['label']),
+            radius=float(c['radius']),
+            weight=float(c['weight']),
+            color=tuple(c['color']),
+            pdb_id=c.get('pdb_id'),
+        )
+        for c in card['classes']
+    )
+
+
+def save_checkpoint(path: str | Path, network, card: dict) -> Path:
+    """Write ``network``'s weights and ``card`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination ``.safetensors`` file.
+    network : torch.nn.Module
+        The network.
+    card : dict
+        JSON-serialisable model card; must hold ``network`` (a
+        :class:`NetworkConfig` dict), ``classes`` and ``voxel_size``.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from safetensors.torch import save_file
+
+    for key in ('network', 'classes', 'voxel_size'):
+        if key not in card:
+            raise ValueError(f'model card lacks {key!r}')
+    path = check_parent(path)
+    card = {'format': FORMAT, 'format_version': FORMAT_VERSION, **card}
+    tensors = {
+        k: v.detach().contiguous().cpu()
+        for k, v in network.state_dict().items()
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={CARD_KEY: json.dumps(card)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_card(path: str | Path) -> dict:
+    """Return the model card of a checkpoint without loading weights."""
+    from safetensors import safe_open
+
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework='pt') as handle:
+            metadata = handle.metadata() or {}
+    except Exception as err:  # safetensors raises several kinds
+        raise input_error(
+            path, f'not a safetensors checkpoint ({err})'
+        ) from None
+    try:
+        card = json.loads(metadata[CARD_KEY])
+    except (KeyError, ValueError):
+        raise input_error(
+            path, 'safetensors file without a cryopick model card'
+        ) from None
+    if card.get('format') != FORMAT:
+        raise input_error(path, 'not a napari-cryopick checkpoint')
+    return card
+
+
+def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
+    """Load a checkpoint (default: the bundled model) in eval mode.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The ``.safetensors`` file.
+
+    Returns
+    -------
+    LoadedModel
+        Network and card.
+
+    Raises
+    ------
+    CryopickError
+        If the file is missing, not a checkpoint, or its weights do not
+        fit the architecture its card names.
+    """
+    from safetensors.torch import load_file
+
+    path = _existing(path or bundled_checkpoint())
+    card = read_card(path)
+    try:
+        network = build_network(NetworkConfig.from_dict(card['network']))
+        network.load_state_dict(load_file(str(path)))
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        problem = str(err).strip().splitlines()[0]
+        raise input_error(
+            path, f'weights do not fit the card ({problem})'
+        ) from None
+    network.eval()
+    return LoadedModel(network, card, path)
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, 'no such checkpoint file')
+    return path

@@ -1,0 +1,244 @@
+"""Model pieces on small nets and volumes: seconds, not minutes."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+from napari_cryopick import picks as pk  # noqa: E402
+from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
+from napari_cryopick.coords import level0_to_level, level_to_level0  # noqa: E402
+from napari_cryopick.errors import CryopickError  # noqa: E402
+from napari_cryopick.model.checkpoint import (  # noqa: E402
+    classes_to_card,
+    load_checkpoint,
+    read_card,
+    save_checkpoint,
+)
+from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
+from napari_cryopick.model.infer import (  # noqa: E402
+    InferenceSettings,
+    gaussian_weight,
+    predict_probabilities,
+    tile_starts,
+)
+from napari_cryopick.model.normalize import normalize_volume  # noqa: E402
+from napari_cryopick.model.peaks import (  # noqa: E402
+    PeakSettings,
+    find_peaks,
+    suppress_duplicates,
+)
+from napari_cryopick.model.sampling import PatchSampler, make_sample  # noqa: E402
+from napari_cryopick.model.targets import sphere_labels  # noqa: E402
+from napari_cryopick.model.train import TrainConfig, train  # noqa: E402
+
+TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
+
+
+@pytest.mark.parametrize(
+    'config',
+    [
+        TINY,
+        NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=1),
+        NetworkConfig('segresnet', channels=(4,)),
+        NetworkConfig('dynunet', channels=(4, 8, 8), strides=(2, 2)),
+        NetworkConfig('vnet', out_channels=7),
+    ],
+    ids=['unet', 'resunet', 'segresnet', 'dynunet', 'vnet'],
+)
+def test_networks_by_config(config):
+    net = build_network(config).eval()
+    with torch.inference_mode():
+        out = net(torch.zeros(1, 1, 16, 16, 16))
+    assert out.shape == (1, 7, 16, 16, 16)
+
+
+def test_unknown_architecture():
+    with pytest.raises(ValueError, match='unknown architecture'):
+        NetworkConfig('resnet')
+
+
+def test_level_mapping_is_the_block_mean_centre():
+    # level-1 voxel 0 averages level-0 voxels 0 and 1: centre 0.5.
+    assert level_to_level0(np.array([[0, 1, 2]]), 2).tolist() == [
+        [0.5, 2.5, 4.5]
+    ]
+    zyx = np.array([[3.25, 7.0, 100.5]])
+    assert np.allclose(level_to_level0(level0_to_level(zyx, 4), 4), zyx)
+
+
+def test_normalize_is_scale_and_offset_invariant():
+    rng = np.random.default_rng(0)
+    volume = rng.normal(size=(60, 60, 60)).astype(np.float32)
+    a = normalize_volume(volume)
+    b = normalize_volume(volume * 1e-5 + 3e-4)
+    c = normalize_volume(volume * 300.0 - 50.0)
+    assert np.allclose(a, b, atol=1e-3)
+    assert np.allclose(a, c, atol=1e-3)
+    assert abs(np.median(a)) < 0.05
+
+
+def test_sphere_labels_place_classes():
+    table = pk.make_picks(
+        'r',
+        ['ribosome', 'apo-ferritin'],
+        [[200.0, 200.0, 200.0], [600.0, 200.0, 200.0]],
+    )
+    labels = sphere_labels(
+        (40, 40, 80), table, CZII_CLASSES, 10.0, fraction=0.5
+    )
+    assert labels[20, 20, 20] == 4  # ribosome, label 4
+    assert labels[20, 20, 60] == 1  # apo-ferritin
+    # ribosome sphere radius 75 Å = 7.5 voxels; apo 30 Å = 3 voxels
+    assert (labels == 4).sum() == pytest.approx(
+        4 / 3 * np.pi * 7.5**3, rel=0.1
+    )
+    assert labels[20, 20, 64] == 0
+
+
+def test_tiles_cover_the_volume():
+    assert tile_starts(10, 16, 0.25) == [0]
+    starts = tile_starts(100, 32, 0.25)
+    assert starts[0] == 0
+    assert starts[-1] == 68
+    assert all(b - a <= 24 for a, b in zip(starts, starts[1:], strict=False))
+    w = gaussian_weight((8, 8, 8))
+    assert w.max() == 1.0
+    assert w.min() > 0
+
+
+def test_blending_of_a_constant_network_is_exact():
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
+            logits[:, 1] = 1.0
+            return logits
+
+    volume = np.zeros((20, 37, 41), np.float32)
+    probs = predict_probabilities(
+        volume,
+        [Constant()],
+        InferenceSettings(patch=(16, 16, 16), overlap=0.5, tta=True),
+    )
+    expected = np.exp(1) / (np.exp(1) + 2)
+    assert probs.shape == (2, 20, 37, 41)
+    assert np.allclose(probs[0], expected, atol=1e-6)
+
+
+def test_peaks_on_planted_blobs():
+    zz, yy, xx = np.mgrid[:40, :60, :60]
+    prob = np.zeros((40, 60, 60))
+    centres = [(10.3, 15.0, 20.6), (25.0, 40.2, 41.0), (30.0, 12.0, 50.0)]
+    for c in centres:
+        prob += 0.9 * np.exp(
+            -((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2)
+            / (2 * 1.5**2)
+        )
+    found, scores = find_peaks(prob, 5.0, PeakSettings(refine_radius=2))
+    assert len(found) == 3
+    for c in centres:
+        assert np.min(np.linalg.norm(found - c, axis=1)) < 0.35
+    assert np.all(scores > 0.5)
+
+
+def test_duplicates_are_suppressed():
+    points = np.array([[0, 0, 0], [0, 0, 3.0], [0, 0, 10.0]])
+    assert suppress_duplicates(points, 5.0).tolist() == [0, 2]
+
+
+def _toy_sample(rng):
+    volume = rng.normal(size=(24, 48, 48)).astype(np.float32)
+    xyz = rng.uniform(80, 400, (12, 3))
+    xyz[:, 2] = rng.uniform(50, 190, 12)
+    table = pk.make_picks('r', 'ribosome', xyz)
+    for z, y, x in (xyz[:, ::-1] / 10.0).round().astype(int):
+        volume[
+            max(z - 2, 0) : z + 3, max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3
+        ] += 4.0
+    return make_sample(volume, table, CZII_CLASSES, 10.0, 1, 0.3)
+
+
+def test_training_lowers_the_loss_and_can_be_cancelled():
+    rng = np.random.default_rng(0)
+    sample = _toy_sample(rng)
+    images, labels = PatchSampler([sample], (16, 16, 16), seed=1).batch(3)
+    assert images.shape == labels.shape == (3, 1, 16, 16, 16)
+    net = build_network(TINY)
+    config = TrainConfig(
+        steps=40, batch_size=2, patch=(16, 24, 24), warmup=5, lr=5e-3
+    )
+    result = train(net, [sample], config)
+    assert result.steps_done == 40
+    assert not result.cancelled
+    assert np.mean(result.losses[-10:]) < np.mean(result.losses[:10])
+    calls = []
+    stopped = train(
+        net,
+        [sample],
+        config,
+        cancel=lambda: len(calls) >= 3,
+        progress=calls.append,
+    )
+    assert stopped.cancelled
+    assert stopped.steps_done == 3
+
+
+def _card():
+    return {
+        'network': TINY.to_dict(),
+        'classes': classes_to_card(CZII_CLASSES),
+        'voxel_size': 20.0,
+        'thresholds': {'ribosome': 0.3},
+    }
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = build_network(TINY)
+    path = save_checkpoint(tmp_path / 'm.safetensors', net, _card())
+    model = load_checkpoint(path)
+    assert model.card['thresholds'] == {'ribosome': 0.3}
+    assert [c.name for c in model.classes] == [c.name for c in CZII_CLASSES]
+    for key, value in net.state_dict().items():
+        assert torch.equal(model.network.state_dict()[key], value)
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (
+                exec,
+                ("open('%s', 'w').write('pwned')" % (tmp_path / 'pwned'),),
+            )
+
+    path = tmp_path / 'evil.safetensors'
+    torch.save({'state_dict': Evil()}, path)
+    with pytest.raises(CryopickError, match='not a safetensors checkpoint'):
+        load_checkpoint(path)
+    assert not (tmp_path / 'pwned').exists()
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(CryopickError, match='no such checkpoint'):
+        load_checkpoint(tmp_path / 'missing.safetensors')
+    junk = tmp_path / 'junk.safetensors'
+    junk.write_bytes(b'\x00' * 100)
+    with pytest.raises(CryopickError, match='not a safetensors'):
+        read_card(junk)
+    from safetensors.torch import save_file
+
+    plain = tmp_path / 'plain.safetensors'
+    save_file({'w': torch.zeros(2)}, plain)
+    with pytest.raises(CryopickError, match='without a cryopick model card'):
+        load_checkpoint(plain)
+    card = _card()
+    card['network'] = NetworkConfig(
+        channels=(8, 8, 8), strides=(2, 1), num_res_units=0
+    ).to_dict()
+    wrong = save_checkpoint(
+        tmp_path / 'wrong.safetensors', build_network(TINY), _card()
+    )
+    wrong.write_bytes(wrong.read_bytes())
+    mismatched = tmp_path / 'mismatch.safetensors'
+    save_checkpoint(mismatched, build_network(TINY), card)
+    with pytest.raises(CryopickError, match='do not fit the card'):
+        load_checkpoint(mismatched)
