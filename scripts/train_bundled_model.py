@@ -4,7 +4,7 @@ The exact command that produced the shipped weights::
 
     python scripts/train_bundled_model.py \
         --out src/napari_cryopick/data/models \
-        --cache /tmp/cryopick-train --train 32 --steps 5000 --seed 7
+        --cache /tmp/cryopick-train --train 32 --steps 4000 --seed 7
 
 It simulates ``--train`` phantoms of random looks (plus a share of the
 CZII-like default look), bins them to 20 Å exactly as the OME-Zarr
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_cryopick import picks as pk
 from napari_cryopick.classes import CZII_CLASSES
 from napari_cryopick.io.tomogram import Tomogram, block_mean
 from napari_cryopick.metric import best_thresholds, score_picks
@@ -64,23 +65,34 @@ FRACTION = 0.5
 
 
 def phantom(seed: int, shape, random_look: bool, cache: Path):
-    """Simulate (or load from cache) one phantom binned to 20 Å."""
-    name = f'{seed}_{"r" if random_look else "c"}_{"x".join(map(str, shape))}'
-    volume_file = cache / f'{name}.npy'
-    picks_file = cache / f'{name}.csv'
-    if volume_file.exists() and picks_file.exists():
-        picks = pd.read_csv(picks_file)
-        return np.load(volume_file), picks
+    """Simulate (or load from cache) one phantom binned to 20 Å.
+
+    Returns the binned volume, the picks and the distractors (albumin,
+    gold), which serve as hard negatives for patch sampling.
+    """
+    look = 'r' if random_look else 'c'
+    name = f'{seed}_{look}_{"x".join(map(str, shape))}'
+    files = [cache / f'{name}{ext}' for ext in ('.npy', '.csv', '.neg.csv')]
+    if all(f.exists() for f in files):
+        return (
+            np.load(files[0]),
+            pk.normalize(pd.read_csv(files[1])),
+            pk.normalize(pd.read_csv(files[2])),
+        )
     rng = np.random.default_rng(seed)
     look = PhantomLook.random(rng) if random_look else PhantomLook()
     params = PhantomParams(shape=shape, look=look)
     result = simulate_tomogram(params, rng, run=f'sim{seed}')
     level1 = block_mean(result.volume)
     cache.mkdir(parents=True, exist_ok=True)
-    np.save(volume_file, level1)
-    picks = result.picks[['run', 'particle_type', 'x', 'y', 'z']]
-    picks.to_csv(picks_file, index=False)
-    return level1, picks
+    np.save(files[0], level1)
+    columns = ['run', 'particle_type', 'x', 'y', 'z']
+    result.picks[columns].to_csv(files[1], index=False)
+    negatives = result.distractors
+    if negatives is None:
+        negatives = pk.empty_picks()
+    negatives[columns].to_csv(files[2], index=False)
+    return level1, pk.normalize(result.picks), pk.normalize(negatives)
 
 
 def as_tomogram(level1: np.ndarray, run: str) -> Tomogram:
@@ -101,7 +113,7 @@ def evaluate(model, validation, thresholds=None):
     """Predict the validation phantoms; return (picks, reference)."""
     settings = PickSettings(apply_thresholds=False)
     found, truth = [], []
-    for level1, picks in validation:
+    for level1, picks, _ in validation:
         run = str(picks['run'].iloc[0])
         table = predict_tomogram(as_tomogram(level1, run), model, settings)
         found.append(table)
@@ -153,8 +165,10 @@ def main(argv=None) -> int:
     log.info('data ready in %.0f s', time.time() - start)
     vs = PhantomParams().voxel_size
     samples = [
-        make_sample(v, p, CZII_CLASSES, vs, FACTOR, FRACTION, run=str(i))
-        for i, (v, p) in enumerate(train_data)
+        make_sample(
+            v, p, CZII_CLASSES, vs, FACTOR, FRACTION, negatives=n, run=str(i)
+        )
+        for i, (v, p, n) in enumerate(train_data)
     ]
     net_config = NetworkConfig()
     config = TrainConfig(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import atomic_dir, write_text
 from napari_cryopick.io.copick_json import write_kaggle_overlay
 from napari_cryopick.io.ome_zarr import write_ome_zarr
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: The folder name the Kaggle data uses, although the stores' metadata
 #: says 10.012444 Å (DESIGN §4): the simulator mimics both.

@@ -1,0 +1,235 @@
+"""Accuracy and speed of the bundled model (issue: bundled picker model).
+
+1. Held-out accuracy: simulate full-size (184x630x630) phantom projects
+   of looks the model was not tuned on, run ``cryopick predict`` and
+   ``cryopick score`` on them; report F4 per class and weighted.
+2. Speed: ``cryopick predict`` wall time and peak memory on one full
+   tomogram, and, in the same run, the network pass alone of the CZII
+   2nd-place single model (MONAI UNet 48-64-80-80, strides 2-2-1, one
+   residual unit, instance norm, PReLU; sliding window 96³, overlap
+   0.25) on the same tomogram at full resolution.
+3. The floor: the bundled network's FLOPs for one tomogram over this
+   CPU's measured matrix-multiply throughput.
+
+Run: ``python benchmarks/bench_model.py --work /tmp/bench [--skip-peer]``
+Results go to stdout as a Markdown table, for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_cryopick.io.atomic import write_text
+from napari_cryopick.simulate import PhantomLook
+
+LOOKS = {
+    'czii': PhantomLook(),
+    'bright-noisy': PhantomLook(
+        polarity=1.0,
+        scale=250.0,
+        offset=40.0,
+        noise=1.0,
+        wedge=50.0,
+        tilt_axis=10.0,
+        resolution=28.0,
+        defocus=4.5,
+    ),
+    'dark-tiny-wide': PhantomLook(
+        polarity=-1.0,
+        scale=2e-5,
+        offset=-1e-4,
+        noise=0.7,
+        noise_white=0.5,
+        wedge=68.0,
+        tilt_axis=45.0,
+        resolution=18.0,
+        defocus=2.0,
+    ),
+}
+
+
+def cli(*args: str) -> tuple[str, float, float]:
+    """Run ``cryopick ARGS``; return stdout, seconds and peak RSS in GB."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [
+            '/usr/bin/time',
+            '-f',
+            '%M',
+            sys.executable,
+            '-m',
+            'napari_cryopick.cli',
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - start
+    # GNU time prints the child's peak resident set size (KB) last.
+    peak_kb = int(out.stderr.strip().splitlines()[-1])
+    return out.stdout, seconds, peak_kb / 1024**2
+
+
+def simulate_project(root: Path, look_name: str, runs: int, seed: int):
+    """Write a held-out project of one look (cached between runs)."""
+    from napari_cryopick.simulate.project import (
+        SimulationSettings,
+        write_simulated_project,
+    )
+
+    if (root / 'simulation.json').exists():
+        return root
+    import napari_cryopick.simulate.project as project
+
+    original = project._simulate
+
+    def fixed_look(settings, index, run):
+        from napari_cryopick.simulate import PhantomParams, simulate_tomogram
+
+        rng = np.random.default_rng([seed, index])
+        params = PhantomParams(shape=settings.shape, look=LOOKS[look_name])
+        return simulate_tomogram(params, rng, run=run)
+
+    project._simulate = fixed_look
+    try:
+        write_simulated_project(root, SimulationSettings(runs=runs, seed=seed))
+    finally:
+        project._simulate = original
+    return root
+
+
+def accuracy(work: Path, runs: int) -> dict:
+    results = {}
+    for index, name in enumerate(LOOKS):
+        project = simulate_project(
+            work / f'look-{name}', name, runs, seed=90_000 + index
+        )
+        out = work / f'picks-{name}'
+        _, seconds, peak = cli(
+            'predict', str(project), '--out', str(out), '--force'
+        )
+        report = work / f'score-{name}.json'
+        table, _, _ = cli(
+            'score', str(project), str(out), '--json', str(report)
+        )
+        results[name] = {
+            'score': json.loads(report.read_text()),
+            'table': table,
+            'seconds_per_run': seconds / runs,
+            'peak_gb': peak,
+        }
+        print(f'## look {name}\n\n```\n{table}```\n', flush=True)
+    return results
+
+
+def peer_pass(tomogram_store: Path) -> float:
+    """Seconds of the 2nd-place network pass over one full tomogram."""
+    import torch
+    from monai.inferers import sliding_window_inference
+    from monai.networks.nets import UNet
+
+    from napari_cryopick.io.sources import open_tomogram
+    from napari_cryopick.model.normalize import normalize_volume
+
+    volume = np.asarray(open_tomogram(tomogram_store).levels[0])
+    x = torch.from_numpy(normalize_volume(volume))[None, None]
+    net = UNet(
+        3,
+        1,
+        7,
+        (48, 64, 80, 80),
+        (2, 2, 1),
+        num_res_units=1,
+        norm='instance',
+        act='prelu',
+    ).eval()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        sliding_window_inference(x, (96, 96, 96), 1, net, overlap=0.25)
+    return time.perf_counter() - start
+
+
+def flops_floor() -> dict:
+    """The bundled network's FLOPs per tomogram and this CPU's GEMM rate."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from napari_cryopick.model.checkpoint import load_checkpoint
+    from napari_cryopick.model.infer import InferenceSettings, tile_starts
+
+    model = load_checkpoint()
+    patch = InferenceSettings().patch
+    grid = (92, 315, 315)
+    tiles = np.prod(
+        [
+            len(tile_starts(n, min(p, n), 0.25))
+            for n, p in zip(grid, patch, strict=True)
+        ]
+    )
+    tile = tuple(
+        int(np.ceil(min(p, n) / 4) * 4)
+        for n, p in zip(grid, patch, strict=True)
+    )
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model.network(torch.zeros(1, 1, *tile))
+    flops = counter.get_total_flops() * tiles
+    a = torch.randn(2048, 2048)
+    torch.mm(a, a)
+    start = time.perf_counter()
+    for _ in range(5):
+        torch.mm(a, a)
+    rate = 5 * 2 * 2048**3 / (time.perf_counter() - start)
+    return {
+        'flops': float(flops),
+        'gemm_flops_per_s': rate,
+        'floor_s': float(flops / rate),
+        'tiles': int(tiles),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--work', type=Path, default=Path('/tmp/bench'))
+    parser.add_argument('--runs', type=int, default=2)
+    parser.add_argument('--skip-peer', action='store_true')
+    parser.add_argument('--json', type=Path)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    info = {
+        'date': time.strftime('%Y-%m-%d'),
+        'machine': f'{platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} cores',
+    }
+    info['accuracy'] = accuracy(args.work, args.runs)
+    store = next((args.work / 'look-czii' / 'static').rglob('*.zarr'))
+    _, seconds, peak = cli(
+        'predict', str(store), '--out', str(args.work / 'one'), '--force'
+    )
+    info['predict_one'] = {'seconds': seconds, 'peak_gb': peak}
+    print(f'predict one full tomogram: {seconds:.1f} s, {peak:.2f} GB')
+    if not args.skip_peer:
+        info['peer_seconds'] = peer_pass(store)
+        print(
+            f'peer network pass: {info["peer_seconds"]:.1f} s; ratio '
+            f'{seconds / info["peer_seconds"]:.3f}'
+        )
+    info['floor'] = flops_floor()
+    print(json.dumps(info['floor'], indent=1))
+    if args.json:
+        write_text(args.json, json.dumps(info, indent=1, default=str))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
