@@ -274,7 +274,7 @@ def _file_jobs(table, root, identity, runs, names):
 
 
 def write_kaggle_overlay(
-    table: pd.DataFrame, root: str | Path, object_names=()
+    table: pd.DataFrame, root: str | Path, object_names=(), runs=()
 ) -> list[Path]:
     """Write picks as Kaggle overlay files, as the CZII training data has.
 
@@ -289,6 +289,8 @@ def write_kaggle_overlay(
         The overlay root.
     object_names : iterable of str
         Objects to write a file for in every run even with no picks.
+    runs : iterable of str
+        Runs to write even with no picks.
 
     Returns
     -------
@@ -297,7 +299,7 @@ def write_kaggle_overlay(
     """
     root = Path(root)
     written = []
-    for run in sorted(table['run'].unique()):
+    for run in sorted(set(table['run']) | set(runs)):
         present = set(table.loc[table['run'] == run, 'particle_type'])
         for name in sorted(present | set(object_names)):
             path = root / 'ExperimentRuns' / run / 'Picks' / f'{name}.json'

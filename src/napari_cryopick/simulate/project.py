@@ -121,7 +121,9 @@ def _write_run(root: Path, run: str, phantom, settings) -> None:
         store / 'denoised.zarr', phantom.volume, settings.voxel_size
     )
     names = [c.name for c in default_classes()]
-    write_kaggle_overlay(phantom.picks, root / 'overlay', object_names=names)
+    write_kaggle_overlay(
+        phantom.picks, root / 'overlay', object_names=names, runs=[run]
+    )
 
 
 def _write_manifest(root: Path, settings, looks: dict) -> None:

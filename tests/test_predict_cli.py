@@ -1,0 +1,151 @@
+"""``cryopick predict`` on a simulated project with a tiny checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
+from napari_cryopick.cli import main  # noqa: E402
+from napari_cryopick.io.ome_zarr import write_ome_zarr  # noqa: E402
+from napari_cryopick.io.sources import read_picks  # noqa: E402
+from napari_cryopick.model.checkpoint import (  # noqa: E402
+    classes_to_card,
+    save_checkpoint,
+)
+from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
+
+TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
+    card = {
+        'network': TINY.to_dict(),
+        'classes': classes_to_card(CZII_CLASSES),
+        'voxel_size': 20.024888,
+        # Thresholds of 0: keep every candidate of the random network.
+        'thresholds': {c.name: 0.0 for c in CZII_CLASSES},
+    }
+    return save_checkpoint(path, build_network(TINY), card)
+
+
+@pytest.fixture(scope='module')
+def project(tmp_path_factory):
+    out = tmp_path_factory.mktemp('sim') / 'project'
+    argv = ['simulate', str(out), '--runs', '3', '--shape', '48', '96', '96']
+    assert main(argv) == 0
+    return out
+
+
+def _files(out, run):
+    return sorted((out / 'ExperimentRuns' / run / 'Picks').glob('*.json'))
+
+
+def test_predict_writes_every_run_and_class(
+    project, checkpoint, tmp_path, caplog
+):
+    out = tmp_path / 'out'
+    csv = tmp_path / 'sub.csv'
+    argv = [
+        'predict',
+        str(project),
+        '--out',
+        str(out),
+        '--model',
+        str(checkpoint),
+        '--csv',
+        str(csv),
+    ]
+    assert main(argv) == 0
+    for run in ('TS_sim_1', 'TS_sim_2', 'TS_sim_3'):
+        files = _files(out, run)
+        assert [f.name for f in files] == sorted(
+            f'cryopick_0_{c.name}.json' for c in CZII_CLASSES
+        )
+        body = json.loads(files[0].read_text())
+        assert body['run_name'] == run
+        assert body['voxel_spacing'] == pytest.approx(10.012444)
+    config = json.loads((out / 'copick_config.json').read_text())
+    assert len(config['pickable_objects']) == 6
+    picks = read_picks(out)
+    assert set(picks['origin']) <= {'user', 'model'}
+    assert (picks['score'].between(0, 1)).all()
+    assert len(read_picks(csv)) == len(picks)
+    # Picks lie inside the tomogram (Å).
+    assert picks['z'].max() < 48 * 10.0125 and picks['x'].min() >= -10
+    # A second run skips every run: files untouched.
+    stamps = [f.stat().st_mtime_ns for f in _files(out, 'TS_sim_2')]
+    caplog.clear()
+    caplog.set_level('INFO')
+    assert main(argv) == 0
+    assert caplog.text.count('skipped') == 3
+    assert stamps == [f.stat().st_mtime_ns for f in _files(out, 'TS_sim_2')]
+    # A run left half-written (a class file missing) is redone.
+    _files(out, 'TS_sim_2')[0].unlink()
+    assert main(argv) == 0
+    assert len(_files(out, 'TS_sim_2')) == 6
+
+
+def test_predict_a_single_store_and_mrc(tmp_path, checkpoint):
+    from napari_cryopick.io.mrc import write_mrc
+
+    rng = np.random.default_rng(0)
+    volume = rng.normal(size=(40, 64, 64)).astype(np.float32)
+    store = write_ome_zarr(tmp_path / 'mytomo.zarr', volume, 10.0)
+    mrc = write_mrc(tmp_path / 'other.mrc', volume, 10.0)
+    out = tmp_path / 'out'
+    argv = [
+        'predict',
+        str(store),
+        str(mrc),
+        '--out',
+        str(out),
+        '--model',
+        str(checkpoint),
+    ]
+    assert main(argv) == 0
+    assert len(_files(out, 'mytomo')) == 6
+    assert len(_files(out, 'other')) == 6
+
+
+def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys):
+    nan = write_ome_zarr(
+        tmp_path / 'nan.zarr', np.full((16, 32, 32), np.nan, np.float32), 10.0
+    )
+    cases = [
+        ([str(tmp_path / 'missing.zarr')], 'no such file'),
+        ([str(nan)], 'no finite value'),
+    ]
+    for inputs, words in cases:
+        status = main(
+            [
+                'predict',
+                *inputs,
+                '--out',
+                str(tmp_path / 'o'),
+                '--model',
+                str(checkpoint),
+            ]
+        )
+        err = capsys.readouterr().err
+        assert status == 1 and words in err and 'Traceback' not in err
+    evil = tmp_path / 'evil.pt'
+    torch.save({'a': 1}, evil)
+    status = main(
+        [
+            'predict',
+            str(project),
+            '--out',
+            str(tmp_path / 'o'),
+            '--model',
+            str(evil),
+        ]
+    )
+    assert status == 1
+    assert 'not a safetensors checkpoint' in capsys.readouterr().err
+    assert not (tmp_path / 'o' / 'ExperimentRuns').exists()
