@@ -50,7 +50,8 @@ def test_simulate_writes_a_portal_like_project(project):
     assert tomogram.voxel_size == pytest.approx(10.012444)
     picks_dir = project / 'overlay/ExperimentRuns/TS_sim_1/Picks'
     names = sorted(p.name for p in picks_dir.iterdir())
-    assert 'apo-ferritin.json' in names and len(names) == 6
+    assert 'apo-ferritin.json' in names
+    assert len(names) == 6
     truth = read_picks(project)
     assert set(truth['run']) == {'TS_sim_1', 'TS_sim_2'}
     assert json.loads((project / 'simulation.json').read_text())['looks']
@@ -105,7 +106,8 @@ def test_export_round_trip(project, tmp_path, capsys):
     # check the counts: every reference found, no false positive.
     for row in rows:
         _, predicted, true, hit, miss, fp = row.split()[:6]
-        assert predicted == true == hit and miss == fp == '0'
+        assert predicted == true == hit
+        assert miss == fp == '0'
 
 
 def test_console_script_entry_point(tmp_path):
@@ -123,7 +125,8 @@ def test_console_script_entry_point(tmp_path):
     )
     assert out.returncode == 1
     assert out.stderr.startswith('cryopick score: error: ')
-    assert 'missing' in out.stderr and 'Traceback' not in out.stderr
+    assert 'missing' in out.stderr
+    assert 'Traceback' not in out.stderr
 
 
 def test_bad_inputs(project, tmp_path, capsys):

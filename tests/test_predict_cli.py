@@ -77,7 +77,8 @@ def test_predict_writes_every_run_and_class(
     assert (picks['score'].between(0, 1)).all()
     assert len(read_picks(csv)) == len(picks)
     # Picks lie inside the tomogram (Å).
-    assert picks['z'].max() < 48 * 10.0125 and picks['x'].min() >= -10
+    assert picks['z'].max() < 48 * 10.0125
+    assert picks['x'].min() >= -10
     # A second run skips every run: files untouched.
     stamps = [f.stat().st_mtime_ns for f in _files(out, 'TS_sim_2')]
     caplog.clear()
@@ -133,7 +134,9 @@ def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys):
             ]
         )
         err = capsys.readouterr().err
-        assert status == 1 and words in err and 'Traceback' not in err
+        assert status == 1
+        assert words in err
+        assert 'Traceback' not in err
     evil = tmp_path / 'evil.pt'
     torch.save({'a': 1}, evil)
     status = main(
