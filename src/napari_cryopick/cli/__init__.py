@@ -10,10 +10,16 @@ import argparse
 import logging
 import sys
 
-from napari_cryopick.cli import export, predict, score, simulate
+from napari_cryopick.cli import (
+    export,
+    finetune,
+    predict,
+    score,
+    simulate,
+)
 from napari_cryopick.errors import CryopickError
 
-_COMMANDS = (simulate, predict, score, export)
+_COMMANDS = (simulate, predict, score, finetune, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,115 @@
+"""``cryopick finetune DATA --out CKPT``: adapt a model to your data."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(commands) -> None:
+    """Register the ``finetune`` subcommand."""
+    parser = commands.add_parser(
+        'finetune',
+        help='fine-tune the model on a project with (corrected) picks',
+        description='Fine-tune the bundled model (or --init CKPT) on the '
+        'tomograms and picks of project DATA. The picks are the labels: '
+        'the Kaggle overlay, or the copick picks of --user-id/--session-id. '
+        'With --runs, those runs train and the other labelled runs are '
+        'held out and scored before and after.',
+    )
+    parser.add_argument('data', type=Path, help='project with picks')
+    parser.add_argument(
+        '--out',
+        type=Path,
+        required=True,
+        help='checkpoint to write (.safetensors)',
+    )
+    parser.add_argument(
+        '--init', type=Path, help='checkpoint to start from (default: bundled)'
+    )
+    parser.add_argument('--runs', help='training runs, comma-separated')
+    parser.add_argument(
+        '--steps', type=int, default=None, help='optimiser steps (default 300)'
+    )
+    parser.add_argument('--user-id', help='copick user of the label picks')
+    parser.add_argument('--session-id', help='copick session of the labels')
+    parser.add_argument('--tomo-type', default='denoised')
+    parser.add_argument('--threads', type=int, default=0)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Fine-tune and report the before/after score of held-out runs."""
+    from dataclasses import replace
+
+    from napari_cryopick.model.checkpoint import load_checkpoint
+    from napari_cryopick.model.finetune import FinetuneSettings, finetune
+
+    train_runs, held_out = _labelled_runs(args)
+    settings = FinetuneSettings()
+    config = settings.train
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    if args.threads:
+        config = replace(config, threads=args.threads)
+    settings = replace(settings, train=config)
+    model = load_checkpoint(args.init)
+    result = finetune(
+        model, train_runs, args.out, settings, held_out, progress=_report
+    )
+    log.info(
+        'wrote %s after %d steps in %.0f s',
+        result.path,
+        result.steps,
+        result.seconds,
+    )
+    if held_out:
+        log.info(
+            'held-out F4 (%s): before %.4f, after %.4f',
+            ', '.join(r.tomogram.run for r in held_out),
+            result.before,
+            result.after,
+        )
+    return 0
+
+
+def _report(progress) -> None:
+    if progress.step % 25 == 0 or progress.step == progress.steps:
+        log.info(
+            'step %d/%d loss %.4f',
+            progress.step,
+            progress.steps,
+            progress.loss,
+        )
+
+
+def _labelled_runs(args):
+    from napari_cryopick.errors import input_error
+    from napari_cryopick.io.project import tomogram_runs
+    from napari_cryopick.io.sources import open_tomogram, read_picks
+    from napari_cryopick.model.finetune import LabelledRun
+
+    picks = read_picks(
+        args.data, user_id=args.user_id, session_id=args.session_id
+    )
+    available = tomogram_runs(args.data)
+    labelled = [r for r in available if (picks['run'] == r).any()]
+    chosen = args.runs.split(',') if args.runs else labelled
+    for name in chosen:
+        if name not in available:
+            raise input_error(
+                args.data,
+                f'no run {name!r} with a tomogram '
+                f'(runs: {", ".join(available)})',
+            )
+        if name not in labelled:
+            raise input_error(args.data, f'run {name!r} has no picks')
+    held = [r for r in labelled if r not in chosen] if args.runs else []
+
+    def load(name):
+        tomogram = open_tomogram(args.data, name, args.tomo_type)
+        return LabelledRun(tomogram, picks[picks['run'] == name])
+
+    return [load(n) for n in chosen], [load(n) for n in held]

@@ -1,0 +1,196 @@
+"""Fine-tuning on corrected picks: API and command line, tiny sizes."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+from napari_cryopick import picks as pk  # noqa: E402
+from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
+from napari_cryopick.cli import main  # noqa: E402
+from napari_cryopick.errors import CryopickError  # noqa: E402
+from napari_cryopick.io.sources import open_tomogram, read_picks  # noqa: E402
+from napari_cryopick.model.checkpoint import (  # noqa: E402
+    classes_to_card,
+    load_checkpoint,
+    read_card,
+    save_checkpoint,
+)
+from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
+from napari_cryopick.model.finetune import (  # noqa: E402
+    FinetuneSettings,
+    LabelledRun,
+    finetune,
+)
+from napari_cryopick.model.sampling import PatchSampler, make_sample  # noqa: E402
+
+TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
+FAST = FinetuneSettings(checkpoint_every=5)
+FAST = replace(
+    FAST,
+    train=replace(
+        FAST.train, steps=12, batch_size=2, patch=(16, 32, 32), warmup=2
+    ),
+)
+
+
+@pytest.fixture(scope='module')
+def base(tmp_path_factory):
+    torch.manual_seed(0)
+    card = {
+        'name': 'tiny',
+        'network': TINY.to_dict(),
+        'classes': classes_to_card(CZII_CLASSES),
+        'voxel_size': 20.024888,
+        'thresholds': {c.name: 0.5 for c in CZII_CLASSES},
+    }
+    path = tmp_path_factory.mktemp('m') / 'base.safetensors'
+    return save_checkpoint(path, build_network(TINY), card)
+
+
+@pytest.fixture(scope='module')
+def project(tmp_path_factory):
+    out = tmp_path_factory.mktemp('sim') / 'p'
+    argv = [
+        'simulate',
+        str(out),
+        '--runs',
+        '2',
+        '--shape',
+        '64',
+        '160',
+        '160',
+        '--seed',
+        '5',
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def _run(project, name):
+    picks = read_picks(project)
+    return LabelledRun(
+        open_tomogram(project, name), picks[picks['run'] == name]
+    )
+
+
+def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
+    model = load_checkpoint(base)
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
+    losses = []
+    result = finetune(
+        model,
+        [_run(project, 'TS_sim_1')],
+        tmp_path / 'ft.safetensors',
+        FAST,
+        held_out=[_run(project, 'TS_sim_2')],
+        progress=lambda p: losses.append(p.loss),
+    )
+    assert len(losses) == 12
+    assert not result.cancelled
+    assert np.mean(losses[-4:]) < np.mean(losses[:4])
+    tuned = load_checkpoint(result.path)
+    card = tuned.card
+    assert card['finetune']['parent']['name'] == 'tiny'
+    assert card['finetune']['steps_done'] == 12
+    assert card['finetune']['runs'] == ['TS_sim_1']
+    assert 0 <= card['finetune']['before'] <= 1
+    assert 0 <= card['finetune']['after'] <= 1
+    # The starting model is left as it was.
+    for key, value in model.network.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_cancel_keeps_the_last_checkpoint(base, project, tmp_path):
+    steps = []
+
+    def cancel():
+        return len(steps) >= 7
+
+    result = finetune(
+        load_checkpoint(base),
+        [_run(project, 'TS_sim_1')],
+        tmp_path / 'ft.safetensors',
+        FAST,
+        progress=steps.append,
+        cancel=cancel,
+    )
+    assert result.cancelled
+    assert read_card(result.path)['finetune']['steps_done'] == 5
+    load_checkpoint(result.path)
+
+
+def test_deleted_picks_become_negative_patches():
+    volume = np.zeros((32, 64, 64), np.float32)
+    volume[::2] = 1.0
+    good = pk.make_picks('r', 'ribosome', [[300.0, 300.0, 150.0]])
+    deleted = pk.make_picks('r', 'ribosome', [[100.0, 500.0, 200.0]])
+    sample = make_sample(
+        volume, good, CZII_CLASSES, 10.0, 1, 0.5, negatives=deleted
+    )
+    assert sample.negatives.tolist() == [[20.0, 50.0, 10.0]]
+    assert sample.labels[20, 50, 10] == 0
+    sampler = PatchSampler(
+        [sample], (8, 8, 8), pick_fraction=0.0, negative_fraction=1.0, seed=0
+    )
+    centres = [sampler._centre(sample) for _ in range(5)]
+    assert all(np.array_equal(c, [20.0, 50.0, 10.0]) for c in centres)
+
+
+def test_bad_finetune_input(base, project, tmp_path, capsys):
+    model = load_checkpoint(base)
+    run = _run(project, 'TS_sim_1')
+    with pytest.raises(CryopickError, match='no picks'):
+        finetune(
+            model,
+            [LabelledRun(run.tomogram, run.picks.iloc[:0])],
+            tmp_path / 'x.safetensors',
+            FAST,
+        )
+    odd = run.picks.copy()
+    odd['particle_type'] = 'proteasome'
+    with pytest.raises(CryopickError, match='proteasome'):
+        finetune(
+            model,
+            [LabelledRun(run.tomogram, odd)],
+            tmp_path / 'x.safetensors',
+            FAST,
+        )
+    status = main(
+        [
+            'finetune',
+            str(project),
+            '--out',
+            str(tmp_path / 'y.safetensors'),
+            '--init',
+            str(base),
+            '--runs',
+            'TS_nope',
+        ]
+    )
+    assert status == 1
+    assert "no run 'TS_nope'" in capsys.readouterr().err
+
+
+def test_finetune_command(base, project, tmp_path, caplog):
+    caplog.set_level('INFO')
+    out = tmp_path / 'cli.safetensors'
+    status = main(
+        [
+            'finetune',
+            str(project),
+            '--out',
+            str(out),
+            '--init',
+            str(base),
+            '--runs',
+            'TS_sim_1',
+            '--steps',
+            '6',
+        ]
+    )
+    assert status == 0
+    assert 'held-out F4 (TS_sim_2): before' in caplog.text
+    assert load_checkpoint(out).card['finetune']['steps_done'] == 6

@@ -1,0 +1,65 @@
+"""The napari reader and writer contributions, as pure functions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_cryopick._reader import get_picks_reader, get_tomogram_reader
+from napari_cryopick._writer import write_copick, write_kaggle_csv
+from napari_cryopick.io.ome_zarr import write_ome_zarr
+from napari_cryopick.io.sources import read_picks
+
+
+def test_tomogram_reader_claims_3d_stores_only(tmp_path):
+    volume = np.random.default_rng(0).normal(size=(20, 40, 40)) * 1e-5
+    store = write_ome_zarr(tmp_path / 't.zarr', volume, 10.012444)
+    reader = get_tomogram_reader(str(store))
+    assert reader is not None
+    ((data, kwargs, kind),) = reader(str(store))
+    assert kind == 'image'
+    assert kwargs['multiscale'] is True
+    assert kwargs['scale'] == pytest.approx((10.012444,) * 3)
+    low, high = kwargs['contrast_limits']
+    assert -1e-4 < low < 0 < high < 1e-4
+    # An image zarr with c, y, x axes (not a tomogram) is left alone.
+    other = tmp_path / 'image.zarr'
+    other.mkdir()
+    (other / '.zgroup').write_text('{"zarr_format": 2}')
+    (other / '.zattrs').write_text(
+        json.dumps(
+            {
+                'multiscales': [
+                    {
+                        'version': '0.4',
+                        'axes': [{'name': 'c'}, {'name': 'y'}, {'name': 'x'}],
+                        'datasets': [{'path': '0'}],
+                    }
+                ]
+            }
+        )
+    )
+    assert get_tomogram_reader(str(other)) is None
+    assert get_tomogram_reader(str(tmp_path / 'nothing.zarr')) is None
+    text = tmp_path / 'notes.txt'
+    text.write_text('hello')
+    assert get_tomogram_reader(str(text)) is None
+
+
+def test_picks_reader_and_writers(czii_json_runs, tmp_path):
+    path = czii_json_runs['TS_5_4'] / 'ribosome.json'
+    reader = get_picks_reader(str(path))
+    layers = reader(str(path))
+    assert len(layers) == 1
+    data, kwargs, kind = layers[0]
+    assert kind == 'points'
+    assert len(data) == 31
+    files = write_copick(str(tmp_path / 'proj'), layers)
+    assert files[0].endswith('curation_0_ribosome.json')
+    (csv,) = write_kaggle_csv(str(tmp_path / 'p.csv'), layers)
+    a = read_picks(path)
+    for other in (read_picks(tmp_path / 'proj'), read_picks(csv)):
+        assert np.array_equal(a[['x', 'y', 'z']], other[['x', 'y', 'z']])
+    not_picks = tmp_path / 'other.json'
+    not_picks.write_text('{"a": 1}')
+    assert get_picks_reader(str(not_picks)) is None
