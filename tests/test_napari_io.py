@@ -7,7 +7,7 @@ import pytest
 
 from napari_cryopick._reader import get_picks_reader, get_tomogram_reader
 from napari_cryopick._writer import write_copick, write_kaggle_csv
-from napari_cryopick.io.ome_zarr import write_ome_zarr
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import read_picks
 
 

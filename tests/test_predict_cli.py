@@ -9,7 +9,7 @@ torch = pytest.importorskip('torch')
 
 from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
 from napari_cryopick.cli import main  # noqa: E402
-from napari_cryopick.io.ome_zarr import write_ome_zarr  # noqa: E402
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr  # noqa: E402
 from napari_cryopick.io.sources import read_picks  # noqa: E402
 from napari_cryopick.model.checkpoint import (  # noqa: E402
     classes_to_card,

@@ -14,9 +14,10 @@ import zarr
 
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.io import mrc as mrc_module
-from napari_cryopick.io import ome_zarr as ome_zarr_module
+from napari_cryopick.io import ome_zarr_write as ome_zarr_module
 from napari_cryopick.io.mrc import read_mrc, write_mrc
-from napari_cryopick.io.ome_zarr import read_ome_zarr, write_ome_zarr
+from napari_cryopick.io.ome_zarr import read_ome_zarr
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.tomogram import block_mean, run_name_for
 
 # The CZII portal's .zattrs for TS_5_4 denoised, verbatim (COMPETITION §3.2).

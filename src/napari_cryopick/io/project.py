@@ -15,8 +15,8 @@ from pathlib import Path
 
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.copick_config import CONFIG_NAME, config_roots
+from napari_cryopick.io.tomogram import RUNS_FOLDER as RUNS
 
-RUNS = 'ExperimentRuns'
 DEFAULT_TOMO_TYPE = 'denoised'
 _SPACING = re.compile(r'^VoxelSpacing(\d+(?:\.\d+)?)$')
 
@@ -52,6 +52,13 @@ def project_roots(path: str | Path) -> tuple[Path | None, Path | None]:
 def _runs_dir(root: Path) -> Path | None:
     candidate = root / RUNS
     return candidate if candidate.is_dir() else None
+
+
+def is_zarr_store(path: str | Path) -> bool:
+    """Return whether ``path`` is a zarr v2 or v3 store or group."""
+    path = Path(path)
+    markers = ('.zattrs', '.zgroup', 'zarr.json')
+    return path.is_dir() and any((path / m).exists() for m in markers)
 
 
 def is_project(path: str | Path) -> bool:

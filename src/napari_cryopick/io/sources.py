@@ -54,17 +54,12 @@ def open_tomogram(
         raise input_error(path, 'no such file or folder')
     if path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
         return read_mrc(path)
-    if prj.is_project(path) and not _is_zarr(path):
+    if prj.is_project(path) and not prj.is_zarr_store(path):
         run = run or _only_run(path)
         return read_ome_zarr(prj.tomogram_path(path, run, tomo_type), run)
     if path.is_file():
         return read_mrc(path)
     return read_ome_zarr(path)
-
-
-def _is_zarr(path: Path) -> bool:
-    markers = ('.zattrs', '.zgroup', 'zarr.json')
-    return path.is_dir() and any((path / m).exists() for m in markers)
 
 
 def _only_run(project: Path) -> str:

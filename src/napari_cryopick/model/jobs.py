@@ -47,7 +47,7 @@ def expand_inputs(inputs, tomo_type: str) -> list[Job]:
     for source in map(Path, inputs):
         if not source.exists():
             raise input_error(source, 'no such file or folder')
-        if prj.is_project(source) and not _is_store(source):
+        if prj.is_project(source) and not prj.is_zarr_store(source):
             runs = prj.tomogram_runs(source)
             if not runs:
                 raise input_error(source, 'project holds no tomograms')
@@ -59,12 +59,6 @@ def expand_inputs(inputs, tomo_type: str) -> list[Job]:
     if twice:
         raise input_error(inputs[0], f'run names repeat: {", ".join(twice)}')
     return jobs
-
-
-def _is_store(path: Path) -> bool:
-    return any(
-        (path / m).exists() for m in ('.zattrs', '.zgroup', 'zarr.json')
-    )
 
 
 def output_files(out: Path, run: str, user: str, session: str, classes):

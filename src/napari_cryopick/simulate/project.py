@@ -14,7 +14,7 @@ from napari_cryopick.classes import default_classes
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import atomic_dir, write_text
 from napari_cryopick.io.copick_json import write_kaggle_overlay
-from napari_cryopick.io.ome_zarr import write_ome_zarr
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 
 if TYPE_CHECKING:
     from collections.abc import Callable
