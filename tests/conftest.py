@@ -43,3 +43,32 @@ def czii_json_runs(real_data) -> dict[str, Path]:
 def czii_csv(real_data) -> Path:
     """All 1269 real CZII training picks as CSV."""
     return real_data / 'czii10440-labels-christofhenkel/train_folded_v1.csv'
+
+
+def picks_files(out: Path, run: str) -> list[Path]:
+    """The copick picks files of ``run`` under ``out``, sorted."""
+    return sorted((out / 'ExperimentRuns' / run / 'Picks').glob('*.json'))
+
+
+@pytest.fixture(scope='session')
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny random checkpoint whose thresholds keep every candidate."""
+    torch = pytest.importorskip('torch')
+    from napari_cryopick.classes import CZII_CLASSES
+    from napari_cryopick.model.checkpoint import (
+        classes_to_card,
+        save_checkpoint,
+    )
+    from napari_cryopick.model.config import NetworkConfig, build_network
+
+    tiny = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
+    torch.manual_seed(0)
+    card = {
+        'name': 'tiny',
+        'network': tiny.to_dict(),
+        'classes': classes_to_card(CZII_CLASSES),
+        'voxel_size': 20.024888,
+        'thresholds': {c.name: 0.0 for c in CZII_CLASSES},
+    }
+    path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
+    return save_checkpoint(path, build_network(tiny), card)

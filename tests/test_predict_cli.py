@@ -11,27 +11,7 @@ from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
 from napari_cryopick.cli import main  # noqa: E402
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr  # noqa: E402
 from napari_cryopick.io.sources import read_picks  # noqa: E402
-from napari_cryopick.model.checkpoint import (  # noqa: E402
-    classes_to_card,
-    save_checkpoint,
-)
-from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
-
-TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
-    card = {
-        'network': TINY.to_dict(),
-        'classes': classes_to_card(CZII_CLASSES),
-        'voxel_size': 20.024888,
-        # Thresholds of 0: keep every candidate of the random network.
-        'thresholds': {c.name: 0.0 for c in CZII_CLASSES},
-    }
-    return save_checkpoint(path, build_network(TINY), card)
+from tests.conftest import picks_files  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -40,10 +20,6 @@ def project(tmp_path_factory):
     argv = ['simulate', str(out), '--runs', '3', '--shape', '48', '96', '96']
     assert main(argv) == 0
     return out
-
-
-def _files(out, run):
-    return sorted((out / 'ExperimentRuns' / run / 'Picks').glob('*.json'))
 
 
 def test_predict_writes_every_run_and_class(
@@ -63,7 +39,7 @@ def test_predict_writes_every_run_and_class(
     ]
     assert main(argv) == 0
     for run in ('TS_sim_1', 'TS_sim_2', 'TS_sim_3'):
-        files = _files(out, run)
+        files = picks_files(out, run)
         assert [f.name for f in files] == sorted(
             f'cryopick_0_{c.name}.json' for c in CZII_CLASSES
         )
@@ -80,16 +56,18 @@ def test_predict_writes_every_run_and_class(
     assert picks['z'].max() < 48 * 10.0125
     assert picks['x'].min() >= -10
     # A second run skips every run: files untouched.
-    stamps = [f.stat().st_mtime_ns for f in _files(out, 'TS_sim_2')]
+    stamps = [f.stat().st_mtime_ns for f in picks_files(out, 'TS_sim_2')]
     caplog.clear()
     caplog.set_level('INFO')
     assert main(argv) == 0
     assert caplog.text.count('skipped') == 3
-    assert stamps == [f.stat().st_mtime_ns for f in _files(out, 'TS_sim_2')]
+    assert stamps == [
+        f.stat().st_mtime_ns for f in picks_files(out, 'TS_sim_2')
+    ]
     # A run left half-written (a class file missing) is redone.
-    _files(out, 'TS_sim_2')[0].unlink()
+    picks_files(out, 'TS_sim_2')[0].unlink()
     assert main(argv) == 0
-    assert len(_files(out, 'TS_sim_2')) == 6
+    assert len(picks_files(out, 'TS_sim_2')) == 6
 
 
 def test_predict_a_single_store_and_mrc(tmp_path, checkpoint):
@@ -110,33 +88,52 @@ def test_predict_a_single_store_and_mrc(tmp_path, checkpoint):
         str(checkpoint),
     ]
     assert main(argv) == 0
-    assert len(_files(out, 'mytomo')) == 6
-    assert len(_files(out, 'other')) == 6
+    assert len(picks_files(out, 'mytomo')) == 6
+    assert len(picks_files(out, 'other')) == 6
 
 
-def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys):
+def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys, caplog):
+    status = main(
+        [
+            'predict',
+            str(tmp_path / 'missing.zarr'),
+            '--out',
+            str(tmp_path / 'o'),
+            '--model',
+            str(checkpoint),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert 'no such file' in err
+    assert 'Traceback' not in err
+    # A NaN tomogram fails its own run only; the good one is picked.
     nan = write_ome_zarr(
         tmp_path / 'nan.zarr', np.full((16, 32, 32), np.nan, np.float32), 10.0
     )
-    cases = [
-        ([str(tmp_path / 'missing.zarr')], 'no such file'),
-        ([str(nan)], 'no finite value'),
-    ]
-    for inputs, words in cases:
-        status = main(
-            [
-                'predict',
-                *inputs,
-                '--out',
-                str(tmp_path / 'o'),
-                '--model',
-                str(checkpoint),
-            ]
-        )
-        err = capsys.readouterr().err
-        assert status == 1
-        assert words in err
-        assert 'Traceback' not in err
+    good = write_ome_zarr(
+        tmp_path / 'good.zarr',
+        np.random.default_rng(0).normal(size=(16, 32, 32)).astype(np.float32),
+        10.0,
+    )
+    status = main(
+        [
+            'predict',
+            str(nan),
+            str(good),
+            '--out',
+            str(tmp_path / 'o'),
+            '--model',
+            str(checkpoint),
+        ]
+    )
+    assert status == 1
+    assert 'nan: failed:' in caplog.text
+    assert 'no finite value' in caplog.text
+    assert len(picks_files(tmp_path / 'o', 'good')) == 6
+    assert not (tmp_path / 'o' / 'ExperimentRuns' / 'nan').exists()
+    summary = capsys.readouterr().out
+    assert 'runs: 1 done, 0 skipped, 1 failed' in summary
     evil = tmp_path / 'evil.pt'
     torch.save({'a': 1}, evil)
     status = main(
@@ -144,11 +141,11 @@ def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys):
             'predict',
             str(project),
             '--out',
-            str(tmp_path / 'o'),
+            str(tmp_path / 'e'),
             '--model',
             str(evil),
         ]
     )
     assert status == 1
     assert 'not a safetensors checkpoint' in capsys.readouterr().err
-    assert not (tmp_path / 'o' / 'ExperimentRuns').exists()
+    assert not (tmp_path / 'e').exists()

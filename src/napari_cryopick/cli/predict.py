@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
+
+from napari_cryopick.errors import CryopickError
 
 log = logging.getLogger(__name__)
 
@@ -18,76 +21,131 @@ def add_parser(commands) -> None:
         'MRC file, or a project holding ExperimentRuns/ itself or under '
         'static/, every run in it) and write copick picks to '
         'OUT/ExperimentRuns/<run>/Picks/<user>_<session>_<object>.json '
-        'with OUT/copick_config.json. Runs already done are skipped.',
+        'with OUT/copick_config.json. Runs already done are skipped; a run '
+        'that fails is reported and the others go on.',
     )
-    parser.add_argument('inputs', type=Path, nargs='+', metavar='INPUT')
-    parser.add_argument(
-        '--out',
-        type=Path,
-        required=True,
-        help='copick overlay folder to write',
-    )
-    parser.add_argument(
-        '--model',
-        type=Path,
-        help='checkpoint (.safetensors); default: bundled',
-    )
-    parser.add_argument(
-        '--csv',
-        type=Path,
-        metavar='FILE',
-        help='also write all picks as a Kaggle CSV',
-    )
-    parser.add_argument('--user-id', default='cryopick')
-    parser.add_argument('--session-id', default='0')
-    parser.add_argument(
-        '--tomo-type',
-        default='denoised',
-        help='tomogram type in projects (default denoised)',
-    )
-    parser.add_argument(
-        '--tta',
-        action='store_true',
-        help='average 4 flipped/rotated views (4x slower)',
-    )
-    parser.add_argument(
-        '--force',
-        action='store_true',
-        help='redo runs whose picks already exist',
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add('inputs', type=Path, nargs='+', metavar='INPUT')
+    add('--out', type=Path, required=True, help='copick folder to write')
+    add('--model', type=Path, help='checkpoint (default: the bundled model)')
+    add('--csv', type=Path, metavar='FILE', help='also write a Kaggle CSV')
+    add('--user-id', default='cryopick', help='copick user id to write')
+    add('--session-id', default='0', help='copick session id to write')
+    add('--tomo-type', default='denoised', help='tomogram type in projects')
+    add('--tta', action='store_true', help='average 4 views (4x slower)')
+    add('--force', action='store_true', help='redo runs already done')
+    add(
         '--threads',
         type=int,
         default=0,
-        help='torch threads (default: all cores)',
+        help='torch threads per run (default: all cores; cores / N with '
+        '--workers N)',
+    )
+    add(
+        '--workers',
+        type=int,
+        default=0,
+        help='pick N tomograms at once on a local Dask cluster',
+    )
+    add(
+        '--scheduler',
+        metavar='ADDRESS',
+        help='submit the runs to an existing Dask scheduler',
     )
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    """Predict every run of every input."""
+    """Predict every run of every input; 1 if some runs failed."""
     from napari_cryopick import picks as pk
     from napari_cryopick.io.kaggle_csv import write_picks_csv
-    from napari_cryopick.model.checkpoint import load_checkpoint
-    from napari_cryopick.model.jobs import expand_inputs, predict_run
+    from napari_cryopick.model.batch import run_dask, run_serial
+    from napari_cryopick.model.jobs import (
+        PredictOptions,
+        cached_model,
+        expand_inputs,
+    )
 
+    if args.workers < 0:
+        raise CryopickError(f'--workers must be 0 or more, not {args.workers}')
     jobs = expand_inputs(args.inputs, args.tomo_type)
-    model = load_checkpoint(args.model)
-    tables = []
-    for job in jobs:
-        start = time.perf_counter()
-        table, skipped = predict_run(job, model, args)
-        tables.append(table)
-        state = 'skipped (done)' if skipped else 'picked'
-        log.info(
-            '%s: %s %d particles in %.1f s',
-            job.run,
-            state,
-            len(table),
-            time.perf_counter() - start,
-        )
+    cached_model(args.model)  # a bad checkpoint fails here, once
+    options = PredictOptions(
+        out=args.out,
+        model=args.model,
+        user_id=args.user_id,
+        session_id=args.session_id,
+        tta=args.tta,
+        force=args.force,
+        threads=args.threads,
+    )
+    start = time.perf_counter()
+    with _Reporter(len(jobs)) as report:
+        if args.workers or args.scheduler:
+            outcomes = run_dask(
+                jobs, options, args.workers, args.scheduler, on_done=report
+            )
+        else:
+            outcomes = run_serial(jobs, options, on_done=report)
+    sys.stdout.write(summary(outcomes, time.perf_counter() - start))
     if args.csv:
-        write_picks_csv(
-            pk.concat(tables), args.csv, include_score=False, overwrite=True
+        table = pk.concat(o.picks for o in outcomes)
+        write_picks_csv(table, args.csv, overwrite=True)
+    return 1 if any(o.status == 'failed' for o in outcomes) else 0
+
+
+class _Reporter:
+    """Log each run as it ends; a progress bar when on a terminal."""
+
+    def __init__(self, total: int):
+        from napari_cryopick.model.batch import progress_bar
+
+        self.bar = progress_bar(total)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, outcome) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        if outcome.status == 'failed':
+            log.error('%s: failed: %s', outcome.run, outcome.error)
+        else:
+            log.info(
+                '%s: %s, %d particles in %.1f s',
+                outcome.run,
+                outcome.status,
+                len(outcome.picks),
+                outcome.seconds,
+            )
+
+
+def summary(outcomes, seconds: float) -> str:
+    """Return the end-of-batch table: per run, status and picks per class."""
+    import pandas as pd
+
+    rows = []
+    for o in outcomes:
+        counts = o.picks['particle_type'].value_counts().to_dict()
+        rows.append(
+            {
+                'run': o.run,
+                'status': o.status,
+                **counts,
+                'seconds': round(o.seconds, 1),
+            }
         )
-    return 0
+    table = pd.DataFrame(rows).fillna(0)
+    status = [o.status for o in outcomes]
+    counts = ', '.join(
+        f'{status.count(s)} {s}' for s in ('done', 'skipped', 'failed')
+    )
+    return (
+        table.to_string(index=False)
+        + '\n'
+        + f'runs: {counts} in {seconds:.1f} s\n'
+    )

@@ -1,18 +1,20 @@
-"""Prediction jobs: which runs an input holds, and one run's work.
+"""Prediction jobs: which runs the inputs hold, and one run's work.
 
-Shared by the command line and batch runners: a job names one
-tomogram; :func:`predict_run` reads it, picks it and writes its copick
-files atomically, or reads them back when the run is already done.
+A job names one tomogram. :func:`predict_job` reads it, picks it and
+writes its copick files, or reads them back when the run is already
+done; it never raises, so one bad tomogram cannot stop a batch. The
+same function runs in-process and on Dask workers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_cryopick import picks as pk
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import CryopickError, input_error
 from napari_cryopick.io import project as prj
 from napari_cryopick.io.copick_config import write_copick_config
 from napari_cryopick.io.copick_json import read_picks_json, write_picks_json
@@ -20,6 +22,9 @@ from napari_cryopick.io.names import picks_file_name
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# One loaded model per process (per Dask worker), keyed by checkpoint.
+_MODELS: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,30 @@ class Job:
     run: str
     tomo_type: str = prj.DEFAULT_TOMO_TYPE
     in_project: bool = False
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What every job of a ``cryopick predict`` call shares."""
+
+    out: Path
+    model: Path | None = None
+    user_id: str = 'cryopick'
+    session_id: str = '0'
+    tta: bool = False
+    force: bool = False
+    threads: int = 0
+
+
+@dataclass
+class Outcome:
+    """How one job ended: ``done``, ``skipped`` or ``failed``."""
+
+    run: str
+    status: str
+    picks: pd.DataFrame = field(default_factory=pk.empty_picks)
+    seconds: float = 0.0
+    error: str = ''
 
 
 def expand_inputs(inputs, tomo_type: str) -> list[Job]:
@@ -61,37 +90,76 @@ def expand_inputs(inputs, tomo_type: str) -> list[Job]:
     return jobs
 
 
-def output_files(out: Path, run: str, user: str, session: str, classes):
-    """Return the picks files a finished run has under ``out``."""
-    folder = out / 'ExperimentRuns' / run / 'Picks'
-    return [folder / picks_file_name(user, session, c.name) for c in classes]
+def output_files(options: PredictOptions, run: str, classes) -> list[Path]:
+    """Return the picks files a finished run has under ``options.out``."""
+    folder = options.out / 'ExperimentRuns' / run / 'Picks'
+    return [
+        folder / picks_file_name(options.user_id, options.session_id, c.name)
+        for c in classes
+    ]
 
 
-def predict_run(job: Job, model, args) -> tuple[pd.DataFrame, bool]:
-    """Pick one run and write its files; skip it when already done.
+def cached_model(path: Path | None):
+    """Load a checkpoint once per process and keep it."""
+    from napari_cryopick.model.checkpoint import (
+        bundled_checkpoint,
+        load_checkpoint,
+    )
+
+    key = str(path or bundled_checkpoint())
+    if key not in _MODELS:
+        _MODELS[key] = load_checkpoint(key)
+    return _MODELS[key]
+
+
+def predict_job(job: Job, options: PredictOptions) -> Outcome:
+    """Pick one run and write its files; never raises.
 
     Returns
     -------
-    tuple
-        The run's picks and whether it was skipped.
+    Outcome
+        ``skipped`` (done before, picks read back), ``done``, or
+        ``failed`` with a one-line reason.
     """
+    start = time.perf_counter()
+    try:
+        table, skipped = _predict(job, options)
+    except CryopickError as err:
+        return Outcome(
+            job.run,
+            'failed',
+            error=str(err),
+            seconds=time.perf_counter() - start,
+        )
+    except Exception as err:  # isolate any failure to its own run
+        reason = f'{type(err).__name__}: {err}'.splitlines()[0]
+        return Outcome(
+            job.run,
+            'failed',
+            error=reason,
+            seconds=time.perf_counter() - start,
+        )
+    status = 'skipped' if skipped else 'done'
+    return Outcome(job.run, status, table, time.perf_counter() - start)
+
+
+def _predict(job: Job, options: PredictOptions):
     from napari_cryopick.io.sources import open_tomogram
     from napari_cryopick.model.infer import InferenceSettings
     from napari_cryopick.model.predict import PickSettings, predict_tomogram
 
-    files = output_files(
-        args.out, job.run, args.user_id, args.session_id, model.classes
-    )
-    if not args.force and all(f.exists() for f in files):
+    model = cached_model(options.model)
+    files = output_files(options, job.run, model.classes)
+    if not options.force and all(f.exists() for f in files):
         return pk.concat(read_picks_json(f) for f in files), True
     run = job.run if job.in_project else None
     tomogram = open_tomogram(job.source, run, job.tomo_type)
     tomogram = _renamed(tomogram, job.run)
     settings = PickSettings(
-        inference=InferenceSettings(tta=args.tta, threads=args.threads)
+        inference=InferenceSettings(tta=options.tta, threads=options.threads)
     )
     table = predict_tomogram(tomogram, model, settings)
-    write_run(table, args.out, job.run, args, model, tomogram.voxel_size)
+    _write_run(table, options, job.run, model, tomogram.voxel_size)
     return table, False
 
 
@@ -101,7 +169,7 @@ def _renamed(tomogram, run: str):
     return tomogram if tomogram.run == run else replace(tomogram, run=run)
 
 
-def write_run(table, out: Path, run: str, args, model, voxel_size) -> None:
+def _write_run(table, options, run: str, model, voxel_size) -> None:
     """Write one run's picks (every class, even empty) and the config.
 
     Each file is renamed into place; the run counts as done only when
@@ -109,12 +177,12 @@ def write_run(table, out: Path, run: str, args, model, voxel_size) -> None:
     """
     write_picks_json(
         table,
-        out,
-        args.user_id,
-        args.session_id,
+        options.out,
+        options.user_id,
+        options.session_id,
         object_names=[c.name for c in model.classes],
         runs=[run],
         voxel_spacing=voxel_size,
         overwrite=True,
     )
-    write_copick_config(out, model.classes)
+    write_copick_config(options.out, model.classes)
