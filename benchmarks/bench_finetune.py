@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from napari_cryopick.io.sources import open_tomogram, read_picks
 from napari_cryopick.model.checkpoint import load_checkpoint
 from napari_cryopick.model.finetune import (
@@ -26,8 +24,11 @@ from napari_cryopick.model.finetune import (
     LabelledRun,
     finetune,
 )
-from napari_cryopick.simulate import PhantomLook, PhantomParams
-from napari_cryopick.simulate import project as sim_project
+from napari_cryopick.simulate import PhantomLook
+from napari_cryopick.simulate.project import (
+    SimulationSettings,
+    write_simulated_project,
+)
 
 UNSEEN = PhantomLook(
     polarity=1.0,
@@ -44,23 +45,9 @@ UNSEEN = PhantomLook(
 
 
 def make_project(root: Path) -> Path:
-    if (root / 'simulation.json').exists():
-        return root
-
-    def simulate(settings, index, run):
-        from napari_cryopick.simulate import simulate_tomogram
-
-        rng = np.random.default_rng([424242, index])
-        return simulate_tomogram(PhantomParams(look=UNSEEN), rng, run=run)
-
-    original = sim_project._simulate
-    sim_project._simulate = simulate
-    try:
-        sim_project.write_simulated_project(
-            root, sim_project.SimulationSettings(runs=2)
-        )
-    finally:
-        sim_project._simulate = original
+    if not (root / 'simulation.json').exists():
+        settings = SimulationSettings(runs=2, seed=424242, look=UNSEEN)
+        write_simulated_project(root, settings)
     return root
 
 

@@ -87,24 +87,11 @@ def simulate_project(root: Path, look_name: str, runs: int, seed: int):
         write_simulated_project,
     )
 
-    if (root / 'simulation.json').exists():
-        return root
-    import napari_cryopick.simulate.project as project
-
-    original = project._simulate
-
-    def fixed_look(settings, index, run):
-        from napari_cryopick.simulate import PhantomParams, simulate_tomogram
-
-        rng = np.random.default_rng([seed, index])
-        params = PhantomParams(shape=settings.shape, look=LOOKS[look_name])
-        return simulate_tomogram(params, rng, run=run)
-
-    project._simulate = fixed_look
-    try:
-        write_simulated_project(root, SimulationSettings(runs=runs, seed=seed))
-    finally:
-        project._simulate = original
+    if not (root / 'simulation.json').exists():
+        settings = SimulationSettings(
+            runs=runs, seed=seed, look=LOOKS[look_name]
+        )
+        write_simulated_project(root, settings)
     return root
 
 

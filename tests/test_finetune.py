@@ -13,12 +13,10 @@ from napari_cryopick.cli import main  # noqa: E402
 from napari_cryopick.errors import CryopickError  # noqa: E402
 from napari_cryopick.io.sources import open_tomogram, read_picks  # noqa: E402
 from napari_cryopick.model.checkpoint import (  # noqa: E402
-    classes_to_card,
     load_checkpoint,
     read_card,
-    save_checkpoint,
 )
-from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
+from napari_cryopick.model.config import NetworkConfig  # noqa: E402
 from napari_cryopick.model.finetune import (  # noqa: E402
     FinetuneSettings,
     LabelledRun,
@@ -37,17 +35,8 @@ FAST = replace(
 
 
 @pytest.fixture(scope='module')
-def base(tmp_path_factory):
-    torch.manual_seed(0)
-    card = {
-        'name': 'tiny',
-        'network': TINY.to_dict(),
-        'classes': classes_to_card(CZII_CLASSES),
-        'voxel_size': 20.024888,
-        'thresholds': {c.name: 0.5 for c in CZII_CLASSES},
-    }
-    path = tmp_path_factory.mktemp('m') / 'base.safetensors'
-    return save_checkpoint(path, build_network(TINY), card)
+def base(checkpoint):
+    return checkpoint
 
 
 @pytest.fixture(scope='module')

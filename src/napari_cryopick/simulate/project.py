@@ -15,6 +15,7 @@ from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import atomic_dir, write_text
 from napari_cryopick.io.copick_json import write_kaggle_overlay
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
+from napari_cryopick.simulate.params import PhantomLook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +41,8 @@ class SimulationSettings:
         Draw a new look per run instead of the CZII-like default.
     voxel_size : float
         Å per voxel written in the stores' metadata.
+    look : PhantomLook, optional
+        One fixed look for every run (overrides ``random_look``).
     """
 
     runs: int = 1
@@ -47,6 +50,7 @@ class SimulationSettings:
     seed: int = 0
     random_look: bool = False
     voxel_size: float = 10.012444
+    look: PhantomLook | None = None
 
 
 def run_names(settings: SimulationSettings) -> list[str]:
@@ -102,13 +106,18 @@ def write_simulated_project(
 
 def _simulate(settings: SimulationSettings, index: int, run: str):
     from napari_cryopick.simulate.phantom import (
-        PhantomLook,
         PhantomParams,
         simulate_tomogram,
     )
 
     rng = np.random.default_rng([settings.seed, index])
-    look = PhantomLook.random(rng) if settings.random_look else PhantomLook()
+    look = settings.look
+    if look is None:
+        look = (
+            PhantomLook.random(rng)
+            if settings.random_look
+            else (PhantomLook())
+        )
     params = PhantomParams(
         shape=tuple(settings.shape), voxel_size=settings.voxel_size, look=look
     )
