@@ -125,7 +125,8 @@ def test_blending_of_a_constant_network_is_exact():
     assert np.allclose(probs[0], expected, atol=1e-6)
 
 
-def test_peaks_on_planted_blobs():
+@pytest.mark.parametrize('method', ['maxima', 'components'])
+def test_peaks_on_planted_blobs(method):
     zz, yy, xx = np.mgrid[:40, :60, :60]
     prob = np.zeros((40, 60, 60))
     centres = [(10.3, 15.0, 20.6), (25.0, 40.2, 41.0), (30.0, 12.0, 50.0)]
@@ -134,7 +135,8 @@ def test_peaks_on_planted_blobs():
             -((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2)
             / (2 * 1.5**2)
         )
-    found, scores = find_peaks(prob, 5.0, PeakSettings(refine_radius=2))
+    settings = PeakSettings(refine_radius=2, method=method)
+    found, scores = find_peaks(prob, 5.0, settings)
     assert len(found) == 3
     for c in centres:
         assert np.min(np.linalg.norm(found - c, axis=1)) < 0.35
