@@ -63,6 +63,7 @@ log = logging.getLogger('train')
 FACTOR = 2
 TRAIN_SHAPE = (184, 384, 384)
 FRACTION = 0.5
+TOLERANCE = 0.01
 
 
 def phantom(seed: int, shape, random_look: bool, cache: Path):
@@ -126,6 +127,49 @@ def evaluate(model, validation, thresholds=None):
     return found, truth
 
 
+def tune(found, truth):
+    """Thresholds for F4 with a tolerance (see ``best_thresholds``)."""
+    thresholds = best_thresholds(truth, found, tolerance=TOLERANCE)
+    thresholds = {k: float(v) for k, v in thresholds.items() if np.isfinite(v)}
+    return thresholds, score_picks(truth, apply_thresholds(found, thresholds))
+
+
+def tune_only(args) -> int:
+    """Re-tune the thresholds of a trained checkpoint on more phantoms."""
+    from napari_cryopick.model.checkpoint import load_checkpoint
+
+    model = load_checkpoint(args.tune_only)
+    base = 1000 * args.seed
+    validation = [
+        phantom(base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache)
+        for i in range(args.val)
+    ]
+    found, truth = evaluate(model, validation)
+    thresholds, result = tune(found, truth)
+    card = model.card
+    card['thresholds'] = thresholds
+    card['validation'] = {
+        'runs': len(validation),
+        'score': result.score,
+        'classes': result.table.to_dict(orient='records'),
+        'threshold_rule': f'lowest threshold within {TOLERANCE} of the '
+        'best F4 per class',
+        'command': 'python '
+        + ' '.join(['scripts/train_bundled_model.py', *sys.argv[1:]]),
+    }
+    path = save_checkpoint(args.out / BUNDLED_NAME, model.network, card)
+    (args.out / 'cryopick-czii-v1.card.json').write_text(
+        json.dumps(card, indent=2) + '\n'
+    )
+    log.info(
+        're-tuned on %d phantoms: F4 %.4f; wrote %s',
+        len(validation),
+        result.score,
+        path,
+    )
+    return 0
+
+
 class Model:
     """Stand-in for LoadedModel during training."""
 
@@ -148,11 +192,20 @@ def main(argv=None) -> int:
     parser.add_argument('--val-every', type=int, default=500)
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument(
+        '--tune-only',
+        type=Path,
+        metavar='CKPT',
+        help='only re-tune the thresholds of CKPT on '
+        '--val validation phantoms',
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.tune_only:
+        return tune_only(args)
     start = time.time()
     base = 1000 * args.seed
     train_data = [
@@ -226,11 +279,7 @@ def main(argv=None) -> int:
 
     def validate(step):
         found, truth = evaluate(model, validation)
-        thresholds = best_thresholds(truth, found)
-        thresholds = {
-            k: float(v) for k, v in thresholds.items() if np.isfinite(v)
-        }
-        result = score_picks(truth, apply_thresholds(found, thresholds))
+        thresholds, result = tune(found, truth)
         log.info(
             'step %d: validation F4 %.4f (tuned thresholds)',
             step,

@@ -557,3 +557,20 @@ def test_best_threshold_skips_nan_scores_and_unscored_runs():
     # 0.5: 2 TP, 1 FP, 1 FN (the NaN pick's reference): F4 = 34/51;
     # 0.7: 1 TP, 1 FP, 2 FN: 17/50; 0.9: no TP, F4 = 0.
     assert best[APO] == 0.5
+
+
+def test_best_threshold_tolerance_prefers_lower_thresholds():
+    # One ribosome reference; candidates: a hit at 0.9 and a false
+    # positive at 0.5. t = 0.9: TP 1, FP 0, F4 = 1. t = 0.5: TP 1, FP 1,
+    # F4 = 17 / 18 = 0.944 (17TP / (17TP + 16FN + FP)).
+    reference = make_picks('r', 'ribosome', [[1000.0, 1000.0, 500.0]])
+    candidate = make_picks(
+        'r', 'ribosome', [[1000.0, 1000.0, 500.0], [3000.0, 3000.0, 500.0]],
+        score=[0.9, 0.5],
+    )
+    exact = best_thresholds(reference, candidate)['ribosome']
+    assert exact == 0.9
+    loose = best_thresholds(reference, candidate, tolerance=0.06)
+    assert loose['ribosome'] == 0.5
+    tight = best_thresholds(reference, candidate, tolerance=0.05)
+    assert tight['ribosome'] == 0.9

@@ -54,27 +54,70 @@ def picks_to_layer_data(
         ``(data, kwargs, 'points')`` tuples for napari.
     """
     known = class_map(classes)
-    scale = np.broadcast_to(np.asarray(voxel_size, float), (3,))
     layers = []
     for (run, name), rows in table.groupby(['run', 'particle_type']):
         particle = known.get(name, ParticleClass(name, 99, 100.0))
-        data = angstrom_xyz_to_voxel_zyx(pk.positions(rows), scale)
-        kwargs = _layer_kwargs(rows, particle, scale, run)
+        data, kwargs = class_layer_data(rows, particle, voxel_size, run)
         kwargs['name'] = f'{name}{name_suffix}'
         layers.append((data, kwargs, 'points'))
     return layers
 
 
-def _layer_kwargs(rows, particle: ParticleClass, scale, run: str) -> dict:
-    first = rows.iloc[0]
+def class_layer_data(
+    rows: pd.DataFrame,
+    particle: ParticleClass,
+    voxel_size: float | Sequence[float],
+    run: str,
+    extra_features: Sequence[str] = (),
+) -> tuple[np.ndarray, dict]:
+    """Return Points ``(data, kwargs)`` for the picks of one class.
+
+    Unlike :func:`picks_to_layer_data` this also works for no rows, so a
+    widget can keep an (empty) layer per class.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Picks table rows of one class and run.
+    particle : ParticleClass
+        The class (colour, radius).
+    voxel_size : float or sequence of 3 floats
+        Level-0 voxel size (z, y, x) in Å.
+    run : str
+        Run name for the layer metadata.
+    extra_features : sequence of str
+        Further columns of ``rows`` kept as layer features (e.g. a pick
+        id and its provenance); hand-added points get ``-1`` / ``'added'``.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs)``: (N, 3) z, y, x voxels and layer keywords.
+    """
+    scale = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    data = angstrom_xyz_to_voxel_zyx(pk.positions(rows), scale)
+    kwargs = _layer_kwargs(rows, particle, scale, run, tuple(extra_features))
+    kwargs['name'] = particle.name
+    return data.reshape(-1, 3), kwargs
+
+
+_EXTRA_DEFAULTS = {'uid': -1, 'provenance': 'added'}
+
+
+def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
+    first = rows.iloc[0] if len(rows) else {'user_id': '', 'session_id': ''}
+    defaults = {'score': 1.0, 'instance_id': 0, 'origin': 'user'}
+    defaults.update({k: _EXTRA_DEFAULTS.get(k, '') for k in extra})
     return {
         'scale': tuple(float(s) for s in scale),
         'size': 2 * particle.radius / float(scale[-1]),
         'face_color': 'transparent',
-        'border_color': particle.rgba,
+        # A hex string, not an RGBA tuple: napari reads a 4-tuple given
+        # with no points as 4 colours.
+        'border_color': '#' + ''.join(f'{c:02x}' for c in particle.color),
         'border_width': 0.12,
-        'features': rows[list(FEATURES)].reset_index(drop=True),
-        'feature_defaults': {'score': 1.0, 'instance_id': 0, 'origin': 'user'},
+        'features': rows[[*FEATURES, *extra]].reset_index(drop=True),
+        'feature_defaults': defaults,
         'metadata': {
             META_KEY: {
                 'object': particle.name,

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Fewest reference picks of a class needed to re-tune its threshold.
 MIN_PICKS_FOR_THRESHOLD = 5
+#: F4 a lower threshold may give up (see ``metric.best_thresholds``).
+THRESHOLD_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,9 @@ def _retune(model, runs: list[LabelledRun], parent) -> dict[str, float]:
 
     found = predict_runs(model, runs)
     truth = pd.concat([r.picks for r in runs], ignore_index=True)
-    tuned = best_thresholds(truth, found, model.classes)
+    tuned = best_thresholds(
+        truth, found, model.classes, tolerance=THRESHOLD_TOLERANCE
+    )
     counts = truth['particle_type'].value_counts()
     thresholds = dict(parent.thresholds)
     for name, value in tuned.items():

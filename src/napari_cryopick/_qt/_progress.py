@@ -1,0 +1,64 @@
+"""A progress bar, a status line and a Cancel button for one Task."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryopick._qt._task import Task
+
+
+class ProgressWidget(QWidget):
+    """Progress of the widget's background task, with a Cancel button.
+
+    Attributes
+    ----------
+    task : Task
+        The one-at-a-time task runner the widget shows.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.task = Task(on_state=self._running)
+        self.destroyed.connect(lambda *_, task=self.task: task.shutdown())
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.status = QLabel('')
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton('Cancel')
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        row = QHBoxLayout()
+        row.addWidget(self.bar)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+    def set_progress(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` steps."""
+        self.bar.setRange(0, max(int(total), 1))
+        self.bar.setValue(int(done))
+
+    def set_status(self, text: str) -> None:
+        """Show one line of status text."""
+        self.status.setText(text)
+
+    def cancel(self) -> None:
+        """Cancel the running task."""
+        if self.task.running:
+            self.task.cancel()
+            self.set_status('Cancelled.')
+
+    def _running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.bar.setValue(0)

@@ -1,0 +1,280 @@
+"""What the cryopick dock widgets of one viewer share (no Qt here).
+
+Each viewer gets its own :class:`ViewerState` (looked up by
+:func:`state_for`, held weakly so a closed viewer frees it): the picking
+session, the model to pick with, the reference picks, and the
+:class:`PickLayers` that mirror the session as one Points layer per
+class and feed napari's own edits back into it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psygnal import Signal
+
+from napari_cryopick.layers import (
+    META_KEY,
+    class_layer_data,
+    layer_data_to_picks,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+    from napari.components import ViewerModel
+
+    from napari_cryopick.model.checkpoint import LoadedModel
+    from napari_cryopick.session import PickSession
+
+ROLE = 'picks'
+_EXTRA = ('uid', 'provenance')
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class ViewerState:
+    """Shared state of the cryopick widgets of one viewer.
+
+    Attributes
+    ----------
+    session_changed : Signal
+        Emitted with the new :class:`PickSession`.
+    model_changed : Signal
+        Emitted with the new model, or ``None``.
+    reference_changed : Signal
+        Emitted with the new reference Picks table, or ``None``.
+    """
+
+    session_changed = Signal(object)
+    model_changed = Signal(object)
+    reference_changed = Signal(object)
+
+    def __init__(self, viewer: ViewerModel):
+        self.viewer = viewer
+        self.session: PickSession | None = None
+        self.layers: PickLayers | None = None
+        self.model: LoadedModel | None = None
+        self.reference: pd.DataFrame | None = None
+        self.voxel_size = (1.0, 1.0, 1.0)
+        self.tomogram = None
+
+    def start_session(
+        self, session: PickSession, voxel_size, schedule=None
+    ) -> None:
+        """Make ``session`` the current one and show it as layers.
+
+        ``schedule`` is passed on to :class:`PickLayers`.
+        """
+        if self.layers is not None:
+            self.layers.disconnect()
+        self.session = session
+        self.voxel_size = tuple(float(v) for v in voxel_size)
+        self.layers = PickLayers(
+            self.viewer, session, self.voxel_size, schedule
+        )
+        self.session_changed.emit(session)
+
+    def set_model(self, model: LoadedModel | None) -> None:
+        """Use ``model`` for the next Pick."""
+        self.model = model
+        self.model_changed.emit(model)
+
+    def set_reference(self, table: pd.DataFrame | None) -> None:
+        """Score against ``table`` (``None``: stop scoring)."""
+        self.reference = table
+        self.reference_changed.emit(table)
+
+
+def state_for(viewer: ViewerModel) -> ViewerState:
+    """Return the :class:`ViewerState` of ``viewer``, made on first use.
+
+    napari hands each dock widget its own ``PublicOnlyProxy`` of the
+    viewer; the state is keyed on the viewer behind it (wrapt's public
+    ``__wrapped__``) so all the widgets of one viewer share it.
+    """
+    viewer = getattr(viewer, '__wrapped__', viewer)
+    state = _STATES.get(viewer)
+    if state is None:
+        state = _STATES[viewer] = ViewerState(viewer)
+    return state
+
+
+class PickLayers:
+    """One Points layer per class, kept in step with a session.
+
+    Parameters
+    ----------
+    viewer : ViewerModel
+        The viewer to add the layers to.
+    session : PickSession
+        The session shown.
+    voxel_size : tuple of float
+        Level-0 (z, y, x) voxel size in Å of the tomogram.
+    schedule : callable, optional
+        ``schedule(fn)`` runs ``fn`` on a later turn of the event loop.
+        Given, one layer is made or updated per turn: napari takes ~0.1 s
+        to add a layer and ~0.05 s to redraw one with thousands of
+        points, and six at once would freeze the GUI for over half a
+        second. Default: all at once.
+
+    Attributes
+    ----------
+    updated : Signal
+        Emitted with a class layer once it is made, and after a deferred
+        update.
+    """
+
+    updated = Signal(object)
+
+    def __init__(
+        self,
+        viewer: ViewerModel,
+        session: PickSession,
+        voxel_size,
+        schedule: Callable[[Callable], None] | None = None,
+    ):
+        self.viewer = viewer
+        self.session = session
+        self.voxel_size = voxel_size
+        self.particles = {c.name: c for c in session.classes}
+        self._syncing = False
+        self._schedule = schedule
+        self._pending = list(session.class_names)
+        self._queue: dict[str, None] = {}
+        self._queued = False
+        self.layers = {}
+        session.changed.connect(self.refresh)
+        self._build()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every class layer is made and up to date."""
+        return not (self._pending or self._queue)
+
+    def _build(self) -> None:
+        while self._pending:
+            name = self._pending.pop(0)
+            self.layers[name] = self._layer(name)
+            self.updated.emit(self.layers[name])
+            if self._schedule is not None and self._pending:
+                self._schedule(self._build)
+                return
+
+    def disconnect(self) -> None:
+        """Stop following the session (the layers stay)."""
+        self._pending.clear()  # a deferred build or update now does nothing
+        self._queue.clear()
+        self.session.changed.disconnect(self.refresh)
+        for layer in self.layers.values():
+            layer.events.data.disconnect(self._on_data)
+
+    def refresh(self, names=None) -> None:
+        """Show the session's picks of ``names`` (default all classes)."""
+        if self._syncing:  # the layer already shows its own edit
+            return
+        names = [n for n in (names or self.layers) if n in self.layers]
+        if self._schedule is None or len(names) == 1:
+            for name in names:
+                self._queue.pop(name, None)
+                self._update(name)
+            return
+        self._queue.update(dict.fromkeys(names))
+        if not self._queued:
+            self._queued = True
+            self._schedule(self._drain)
+
+    def _drain(self) -> None:
+        self._queued = False
+        if not self._queue:
+            return
+        name = next(iter(self._queue))
+        del self._queue[name]
+        self._update(name)
+        self.updated.emit(self.layers[name])
+        if self._queue:
+            self._queued = True
+            self._schedule(self._drain)
+
+    def _update(self, name: str) -> None:
+        layer = self.layers[name]
+        data, kwargs = self._data(name)
+        self._syncing = True
+        try:
+            layer.data = data
+            layer.features = kwargs['features']
+        finally:
+            self._syncing = False
+
+    def selected_uids(self) -> np.ndarray:
+        """Return the pick ids selected in the active picks layer."""
+        layer = self.viewer.layers.selection.active
+        if layer is None or layer not in self.layers.values():
+            return np.empty(0, dtype=np.int64)
+        rows = sorted(layer.selected_data)
+        return layer.features['uid'].to_numpy()[rows].astype(np.int64)
+
+    def _data(self, name: str):
+        rows = self.session.visible(name).reset_index()
+        return class_layer_data(
+            rows,
+            self.particles[name],
+            self.voxel_size,
+            self.session.run,
+            _EXTRA,
+        )
+
+    def _layer(self, name: str):
+        data, kwargs = self._data(name)
+        kwargs['metadata'][META_KEY]['role'] = ROLE
+        layer = self._reusable(name)
+        if layer is None:
+            layer = self.viewer.add_points(data, ndim=3, **kwargs)
+        else:  # updating a layer is far cheaper than adding one
+            self._syncing = True
+            try:
+                layer.data = data
+                for key in ('features', 'scale', 'size', 'metadata'):
+                    setattr(layer, key, kwargs[key])
+            finally:
+                self._syncing = False
+        layer.events.data.connect(self._on_data)
+        return layer
+
+    def _reusable(self, name: str):
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get(META_KEY, {})
+            if layer.name == name and meta.get('role') == ROLE:
+                return layer
+        return None
+
+    def _on_data(self, event) -> None:
+        if self._syncing or event.action not in (
+            'added',
+            'removed',
+            'changed',
+        ):
+            return
+        layer = event.source
+        name = layer.metadata[META_KEY]['object']
+        attrs = {
+            'scale': layer.scale,
+            'metadata': layer.metadata,
+            'features': layer.features,
+        }
+        table = layer_data_to_picks(layer.data, attrs)
+        uids = layer.features['uid'].to_numpy()
+        xyz = table[['x', 'y', 'z']].to_numpy()
+        self._syncing = True
+        try:
+            uids = self.session.sync_class(name, uids, xyz)
+        finally:
+            self._syncing = False
+        features = layer.features.copy()
+        rows = self.session.table.loc[uids]
+        features['uid'] = uids
+        for key in ('score', 'provenance', 'origin'):
+            features[key] = rows[key].to_numpy()
+        layer.features = features

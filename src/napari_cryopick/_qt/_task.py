@@ -1,0 +1,159 @@
+"""One cancellable background task at a time, with stale results dropped.
+
+The core reports progress through callbacks (``progress(done, total)``)
+and polls a ``cancel()`` callable. :func:`callback_generator` runs such
+a function on a helper thread and turns its callbacks into yields, so a
+napari generator worker can pass them to the GUI thread; :class:`Task`
+submits those workers, one at a time, each with an id, and ignores
+whatever a superseded or cancelled task still yields or returns.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import QTimer
+from superqt.utils import create_worker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class _Done:
+    value: object = None
+    error: BaseException | None = None
+
+
+def callback_generator(
+    function: Callable, cancel: threading.Event
+) -> Generator[object, None, object]:
+    """Run ``function(progress, cancel)`` and yield what it reports.
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(progress=put, cancel=cancel.is_set)`` on a
+        helper thread; every ``put(item)`` becomes a yield.
+    cancel : threading.Event
+        Set to ask ``function`` to stop.
+
+    Yields
+    ------
+    object
+        The items ``function`` reported (``None`` every 50 ms while it is
+        quiet, so the worker can be quit promptly).
+
+    Returns
+    -------
+    object
+        What ``function`` returned; its exception is re-raised.
+    """
+    items: queue.Queue = queue.Queue()
+
+    def target():
+        try:
+            value = function(progress=items.put, cancel=cancel.is_set)
+            items.put(_Done(value))
+        except BaseException as err:  # re-raised on the worker thread
+            items.put(_Done(error=err))
+
+    threading.Thread(target=target, daemon=True).start()
+    while True:
+        try:
+            item = items.get(timeout=_POLL_S)
+        except queue.Empty:
+            item = None
+        if isinstance(item, _Done):
+            if item.error is not None:
+                raise item.error
+            return item.value
+        yield item
+
+
+class Task:
+    """Run one generator worker at a time; a new one cancels the last.
+
+    Parameters
+    ----------
+    on_state : callable, optional
+        Called with ``True`` when a task starts and ``False`` when it
+        ends (finished, failed or cancelled).
+    """
+
+    def __init__(self, on_state: Callable[[bool], None] | None = None):
+        self._id = 0
+        self._worker = None
+        self._cancel = threading.Event()
+        self._on_state = on_state or (lambda running: None)
+
+    @property
+    def running(self) -> bool:
+        """Whether a task is under way."""
+        return self._worker is not None
+
+    @property
+    def worker(self):
+        """The running napari worker, or ``None``."""
+        return self._worker
+
+    def submit(
+        self,
+        function: Callable,
+        on_yield: Callable[[object], None],
+        on_return: Callable[[object], None],
+        on_error: Callable[[BaseException], None],
+    ):
+        """Start ``function(progress, cancel)`` in a worker; return it."""
+        self.cancel()
+        self._id += 1
+        task_id, cancel = self._id, threading.Event()
+        self._cancel = cancel
+        # superqt's worker, not napari's wrapper: errors go to
+        # ``on_error`` (shown in the widget), not to napari's notifications.
+        worker = create_worker(callback_generator, function, cancel)
+
+        def current() -> bool:
+            return task_id == self._id and not cancel.is_set()
+
+        worker.yielded.connect(lambda v: current() and on_yield(v))
+        worker.returned.connect(lambda v: current() and on_return(v))
+        worker.errored.connect(lambda e: current() and on_error(e))
+        worker.finished.connect(lambda: self._finished(task_id))
+        self._worker = worker
+        self._on_state(True)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running task to stop; its results are dropped."""
+        self._cancel.set()
+        if self._worker is not None:
+            self._worker.quit()
+            self._id += 1
+            self._worker = None
+            self._on_state(False)
+
+    def shutdown(self) -> None:
+        """Cancel quietly (no state callback): the widget is going away."""
+        self._on_state = lambda running: None
+        self.cancel()
+
+    def _finished(self, task_id: int) -> None:
+        if task_id == self._id:
+            self._worker = None
+            self._on_state(False)
+
+
+#: ms between deferred GUI steps, so input and paint events run between.
+LATER_MS = 10
+
+
+def later(function: Callable[[], object]) -> None:
+    """Run ``function`` on a later turn of the Qt event loop."""
+    QTimer.singleShot(LATER_MS, function)

@@ -1,0 +1,148 @@
+"""Open: a tomogram file or store, or a run of a project, with its picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryopick._qt._progress import ProgressWidget
+from napari_cryopick._qt._state import state_for
+from napari_cryopick._qt._task import later
+from napari_cryopick.classes import default_classes
+from napari_cryopick.errors import CryopickError
+from napari_cryopick.io.project import is_project, is_zarr_store
+from napari_cryopick.layers import picks_to_layer_data
+from napari_cryopick.session import PickSession
+
+if TYPE_CHECKING:
+    import napari.components
+
+
+class OpenWidget(QWidget):
+    """Choose a tomogram, or a project and one of its runs, and open it.
+
+    Parameters
+    ----------
+    viewer : ViewerModel
+        The viewer to add the tomogram and its existing picks to.
+    """
+
+    def __init__(self, viewer: napari.components.ViewerModel):
+        super().__init__()
+        self.viewer = viewer
+        self.state = state_for(viewer)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText('OME-Zarr, MRC or project folder')
+        self.path.editingFinished.connect(self.refresh_runs)
+        self.file_button = QPushButton('File...')
+        self.file_button.clicked.connect(self._choose_file)
+        self.folder_button = QPushButton('Folder...')
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.run = QComboBox()
+        self.open_button = QPushButton('Open')
+        self.open_button.clicked.connect(self.open)
+        self.progress = ProgressWidget()
+        row = QHBoxLayout()
+        for widget in (self.path, self.file_button, self.folder_button):
+            row.addWidget(widget)
+        form = QFormLayout()
+        form.addRow('Source', row)
+        form.addRow('Run', self.run)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.progress)
+        layout.addStretch()
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, 'Tomogram')
+        self._set_path(path)
+
+    def _choose_folder(self) -> None:
+        self._set_path(QFileDialog.getExistingDirectory(self, 'Folder'))
+
+    def _set_path(self, path: str) -> None:
+        if path:
+            self.path.setText(path)
+            self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        """List the runs of the chosen project (none for a tomogram)."""
+        from napari_cryopick.io.project import tomogram_runs
+
+        self.run.clear()
+        path = Path(self.path.text())
+        if not (is_project(path) and not is_zarr_store(path)):
+            self.run.setEnabled(False)
+            return
+        try:
+            self.run.addItems(tomogram_runs(path))
+        except CryopickError as err:
+            self.progress.set_status(str(err))
+        self.run.setEnabled(True)
+
+    def open(self):
+        """Open the chosen tomogram in a worker; return the worker."""
+        source = self.path.text().strip()
+        if not source:
+            self.progress.set_status('Choose a tomogram or a project.')
+            return None
+        run = None
+        if self.run.isEnabled():
+            run = self.run.currentText() or None
+        self.progress.set_status(f'Opening {source}...')
+        return self.progress.task.submit(
+            _open_job(source, run),
+            lambda item: None,
+            self._on_opened,
+            lambda err: self.progress.set_status(f'Cannot open: {err}'),
+        )
+
+    def _on_opened(self, result) -> None:
+        tomogram, image, picks = result
+        data, kwargs, _ = image
+        self.viewer.add_image(data, **kwargs)
+        for layer_data, layer_kwargs, _ in picks:
+            self.viewer.add_points(layer_data, **layer_kwargs)
+        self.state.tomogram = tomogram
+        session = PickSession(tomogram.run, default_classes())
+        self.state.start_session(session, tomogram.scales[0], later)
+        self.progress.set_status(
+            f'{tomogram.run}: {tomogram.shape} voxels of '
+            f'{tomogram.voxel_size:.3f} Å, {len(picks)} picks layers.'
+        )
+
+
+def _open_job(source: str, run: str | None):
+    def job(progress, cancel):
+        from napari_cryopick.io.sources import open_tomogram
+        from napari_cryopick.session_io import run_picks, tomogram_layer_data
+
+        tomogram = open_tomogram(source, run)
+        image = tomogram_layer_data(tomogram)
+        layers = []
+        if run is not None:
+            table = run_picks(source, tomogram.run)
+            layers = _existing_picks(table, tomogram.scales[0])
+        return tomogram, image, layers
+
+    return job
+
+
+def _existing_picks(table, voxel_size) -> list[tuple]:
+    layers = []
+    for (user, session), rows in table.groupby(['user_id', 'session_id']):
+        suffix = f' ({user}/{session})' if user or session else ' (picks)'
+        layers.extend(picks_to_layer_data(rows, voxel_size, None, suffix))
+    return layers

@@ -1,0 +1,218 @@
+"""Pick: run the model on an Image layer; per-class threshold sliders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from napari.layers import Image
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryopick._qt._progress import ProgressWidget
+from napari_cryopick._qt._sliders import ThresholdSliders
+from napari_cryopick._qt._state import state_for
+from napari_cryopick._qt._task import later
+from napari_cryopick.model.infer import InferenceSettings
+from napari_cryopick.session import PickSession
+from napari_cryopick.session_io import tomogram_from_layer
+
+if TYPE_CHECKING:
+    import napari.components
+
+MISSING_MODEL = (
+    'The bundled model is not installed yet: choose a checkpoint '
+    '(.safetensors) with Browse.'
+)
+
+
+class PickWidget(QWidget):
+    """Run the picker on a tomogram layer and filter picks by score.
+
+    Parameters
+    ----------
+    viewer : ViewerModel
+        The viewer (its Image layers are the tomograms to pick).
+    """
+
+    def __init__(self, viewer: napari.components.ViewerModel):
+        super().__init__()
+        self.viewer = viewer
+        self.state = state_for(viewer)
+        self.inference = InferenceSettings()
+        self.image = QComboBox()
+        self.checkpoint = QLineEdit()
+        self.checkpoint.setPlaceholderText('bundled model')
+        self.browse = QPushButton('Browse...')
+        self.browse.clicked.connect(self._browse)
+        self.tta = QCheckBox('Test-time augmentation (slower)')
+        self.pick_button = QPushButton('Pick')
+        self.pick_button.clicked.connect(self.pick)
+        self.progress = ProgressWidget()
+        self.sliders = ThresholdSliders()
+        self._layout()
+        viewer.layers.events.inserted.connect(self._refresh_images)
+        viewer.layers.events.removed.connect(self._refresh_images)
+        self.state.session_changed.connect(self.sliders.set_session)
+        self.state.model_changed.connect(self._model_changed)
+        self._refresh_images()
+        if self.state.session is not None:
+            self.sliders.set_session(self.state.session)
+        self.destroyed.connect(lambda *_, w=self: w._detach())
+
+    def _detach(self) -> None:
+        # The state and the viewer outlive this widget: let go of them.
+        self.viewer.layers.events.inserted.disconnect(self._refresh_images)
+        self.viewer.layers.events.removed.disconnect(self._refresh_images)
+        self.state.session_changed.disconnect(self.sliders.set_session)
+        self.state.model_changed.disconnect(self._model_changed)
+        self.sliders.detach()
+
+    def _layout(self) -> None:
+        form = QFormLayout()
+        form.addRow('Tomogram', self.image)
+        row = QHBoxLayout()
+        row.addWidget(self.checkpoint)
+        row.addWidget(self.browse)
+        form.addRow('Model', row)
+        form.addRow(self.tta)
+        box = QGroupBox('Thresholds (score >= threshold is shown)')
+        QVBoxLayout(box).addWidget(self.sliders)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.pick_button)
+        layout.addWidget(self.progress)
+        layout.addWidget(box)
+        layout.addStretch()
+
+    def _refresh_images(self, event=None) -> None:
+        current = self.image.currentText()
+        names = [
+            lyr.name
+            for lyr in self.viewer.layers
+            if isinstance(lyr, Image) and lyr.ndim == 3
+        ]
+        self.image.clear()
+        self.image.addItems(names)
+        if current in names:
+            self.image.setCurrentText(current)
+
+    def _model_changed(self, model) -> None:
+        if model is not None and self.checkpoint.text():
+            self.checkpoint.setText(str(model.path))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, 'Checkpoint', '', 'Checkpoints (*.safetensors)'
+        )
+        if path:
+            self.checkpoint.setText(path)
+
+    def pick(self):
+        """Start picking the chosen tomogram; return the worker or None."""
+        name = self.image.currentText()
+        if name not in self.viewer.layers:
+            self.progress.set_status('Open a tomogram first.')
+            return None
+        layer = self.viewer.layers[name]
+        tomogram = tomogram_from_layer(
+            layer.data,
+            layer.scale,
+            layer.name,
+            layer.metadata,
+            layer.multiscale,
+        )
+        job = self._job(tomogram)
+        if job is None:
+            return None
+        self.progress.set_status(f'Picking {tomogram.run}...')
+        return self.progress.task.submit(
+            job, self._on_progress, self._on_done, self._on_error
+        )
+
+    def _job(self, tomogram):
+        from napari_cryopick.model.checkpoint import bundled_checkpoint
+
+        path = self.checkpoint.text().strip() or None
+        model = self.state.model
+        if path is not None and (model is None or str(model.path) != path):
+            model = None
+        bundled = bundled_checkpoint().is_file()
+        if model is None and path is None and not bundled:
+            self.progress.set_status(MISSING_MODEL)
+            return None
+        settings = replace(self.inference, tta=self.tta.isChecked())
+        return _pick_job(tomogram, model, path, settings)
+
+    def _on_progress(self, item) -> None:
+        if isinstance(item, tuple) and item[0] == 'model':
+            self._prepare(*item[1:])
+        elif isinstance(item, tuple):
+            self.progress.set_progress(*item)
+
+    def _prepare(self, model, tomogram) -> None:
+        # Make the (empty) class layers while the model runs, one per
+        # event-loop turn, so the results only update existing layers.
+        session = self.state.session
+        names = tuple(c.name for c in model.classes)
+        if (
+            session is None
+            or session.run != tomogram.run
+            or session.class_names != names
+        ):
+            session = PickSession(tomogram.run, model.classes)
+            self.state.start_session(session, tomogram.scales[0], later)
+        self.state.tomogram = tomogram
+
+    def _on_done(self, result) -> None:
+        model, tomogram, table = result
+        if table is None:
+            self.progress.set_status('Cancelled.')
+            return
+        if model is not self.state.model:
+            self.state.set_model(model)
+        self._prepare(model, tomogram)
+        session = self.state.session
+        session.set_candidates(table, model.thresholds)
+        shown = len(session.visible())
+        self.progress.set_status(
+            f'{len(table)} candidates, {shown} over the thresholds.'
+        )
+
+    def _on_error(self, error: BaseException) -> None:
+        self.progress.set_status(f'Pick failed: {error}')
+
+
+def _pick_job(tomogram, model, path, inference):
+    """Return the worker function: load the model if needed, then pick."""
+
+    def job(progress, cancel):
+        from napari_cryopick.model.checkpoint import load_checkpoint
+        from napari_cryopick.model.predict import (
+            PickSettings,
+            predict_tomogram,
+        )
+
+        loaded = model or load_checkpoint(path)
+        progress(('model', loaded, tomogram))
+        settings = PickSettings(inference=inference, apply_thresholds=False)
+        table = predict_tomogram(
+            tomogram,
+            loaded,
+            settings,
+            progress=lambda done, total: progress((done, total)),
+            cancel=cancel,
+        )
+        return loaded, tomogram, table
+
+    return job

@@ -1,0 +1,81 @@
+"""Pick widget: worker, per-class layers, sliders, cancel."""
+
+import time
+
+import numpy as np
+from napari.components import ViewerModel
+from qtpy.QtCore import QTimer
+
+from napari_cryopick._qt.pick_widget import PickWidget
+from tests._qt.conftest import add_layers, wait_done
+
+
+def _widget(qtbot, sample_layers, checkpoint):
+    viewer = ViewerModel()
+    add_layers(viewer, sample_layers[:1])
+    widget = PickWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.checkpoint.setText(str(checkpoint))
+    return viewer, widget
+
+
+def test_pick_makes_one_layer_per_class(qtbot, sample_layers, tiny_checkpoint):
+    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    widget.pick()
+    wait_done(qtbot, widget, 120_000)
+    qtbot.waitUntil(lambda: widget.state.layers.complete, timeout=10_000)
+    timer.stop()
+    session = widget.state.session
+    assert session is not None, widget.progress.status.text()
+    names = session.class_names
+    layers = [viewer.layers[n] for n in names]
+    assert sum(len(layer.data) for layer in layers) > 0
+    for layer in layers:
+        assert layer.scale[0] == np.float64(10.012444)
+        assert 'score' in layer.features
+    print(f'worst event-loop gap during pick: {max(gaps) * 1000:.0f} ms')
+    # Sliders filter the shown picks without re-running the model.
+    name = max(names, key=lambda n: len(viewer.layers[n].data))
+    before = len(viewer.layers[name].data)
+    median = float(np.median(viewer.layers[name].features['score']))
+    widget.sliders.set_value(name, median + 1e-3)
+    assert 0 < len(viewer.layers[name].data) < before
+    widget.sliders.set_value(name, 0.0)
+    assert len(viewer.layers[name].data) == before
+
+
+def test_cancel_stops_a_running_pick(qtbot, sample_layers, tiny_checkpoint):
+    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    widget.inference = widget.inference.__class__(patch=(32, 32, 32))
+    worker = widget.pick()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        qtbot.waitUntil(
+            lambda: widget.progress.bar.value() > 0, timeout=60_000
+        )
+        widget.progress.cancel_button.click()
+    assert not widget.progress.task.running
+    session = widget.state.session
+    assert session is None or len(session.table) == 0
+    assert widget.progress.status.text() == 'Cancelled.'
+
+
+def test_missing_bundled_model_says_so(qtbot, sample_layers, monkeypatch):
+    from napari_cryopick.model import checkpoint
+
+    monkeypatch.setattr(
+        checkpoint, 'bundled_checkpoint', lambda: checkpoint.Path('/nope')
+    )
+    viewer, widget = _widget(qtbot, sample_layers, '')
+    widget.checkpoint.setText('')
+    assert widget.pick() is None
+    assert 'bundled model' in widget.progress.status.text()

