@@ -26,6 +26,15 @@ def _umask() -> int:
     return mask
 
 
+def make_readable(path: str | Path) -> None:
+    """Give a temporary file the mode a plain ``open()`` would have.
+
+    ``mkstemp`` makes files private (0600); results should be readable by
+    others on a shared machine, as any file the user writes.
+    """
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def check_parent(path: str | Path) -> Path:
     """Make the parent folder of ``path``, with a clear error if it can't.
 
@@ -79,9 +88,7 @@ def write_text(path: str | Path, text: str) -> Path:
         raise input_error(path, 'is a folder, not a file')
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
     try:
-        # mkstemp makes the file private (0600); give it the mode a plain
-        # open() would, so others on a shared machine can read results.
-        os.chmod(tmp, 0o666 & ~_umask())
+        make_readable(tmp)
         with os.fdopen(fd, 'w', encoding='utf-8', newline='') as handle:
             handle.write(text)
             handle.flush()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from napari_cryopick.classes import ParticleClass
 from napari_cryopick.errors import input_error
-from napari_cryopick.io.atomic import check_parent
+from napari_cryopick.io.atomic import check_parent, make_readable
 from napari_cryopick.model.config import NetworkConfig, build_network
 
 FORMAT = 'napari-cryopick-checkpoint'
@@ -122,6 +122,7 @@ def save_checkpoint(path: str | Path, network, card: dict) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={CARD_KEY: json.dumps(card)})
+        make_readable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
