@@ -1,11 +1,15 @@
 """Train the bundled picker model from simulated phantoms.
 
-The exact command that produced the shipped weights::
+The exact commands that produced the shipped weights (about an hour on
+2 CPU cores)::
 
+    python scripts/train_bundled_model.py --out /tmp/bundled \
+        --cache /tmp/cryopick-train --train 32 --steps 3000 \
+        --val-every 300 --seed 7
     python scripts/train_bundled_model.py \
+        --tune-only /tmp/bundled/cryopick-czii-v1.safetensors \
         --out src/napari_cryopick/data/models \
-        --cache /tmp/cryopick-train --train 32 --steps 3000 --val-every 300 \
-        --seed 7
+        --cache /tmp/cryopick-train --val 8 --seed 7
 
 It simulates ``--train`` phantoms of random looks (plus a share of the
 CZII-like default look), bins them to 20 Å exactly as the OME-Zarr

@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
     )
     parser.add_argument('--runs', help='training runs, comma-separated')
     parser.add_argument(
-        '--steps', type=int, default=None, help='optimiser steps (default 300)'
+        '--steps', type=int, default=None, help='optimiser steps (default 600)'
     )
     parser.add_argument('--user-id', help='copick user of the label picks')
     parser.add_argument('--session-id', help='copick session of the labels')

@@ -59,8 +59,8 @@ class FinetuneSettings:
 
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            steps=300,
-            lr=5e-4,
+            steps=600,
+            lr=1e-3,
             warmup=20,
             pick_fraction=0.6,
             negative_fraction=0.25,
