@@ -31,7 +31,7 @@ def wait(widget):
 def shot(viewer, name):
     QApplication.instance().processEvents()
     image = viewer.screenshot(canvas_only=False, flash=False)
-    iio.imwrite(f'{OUT}/{name}.png', image)
+    iio.imwrite(f'{OUT}/gui_{name}.png', image)
 
 
 viewer = napari.Viewer()

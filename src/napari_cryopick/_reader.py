@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.io.sources import MRC_SUFFIXES
 
@@ -53,32 +51,9 @@ def _is_3d_ngff(path: Path) -> bool:
 def read_tomogram_layers(path) -> list[tuple]:
     """Read a tomogram as a multiscale Image layer in Å scale."""
     from napari_cryopick.io.sources import open_tomogram
+    from napari_cryopick.session_io import tomogram_layer_data
 
-    tomogram = open_tomogram(path)
-    levels = list(tomogram.levels)
-    kwargs = {
-        'name': tomogram.run,
-        'scale': tomogram.scales[0],
-        'multiscale': len(levels) > 1,
-        'contrast_limits': _contrast(levels[-1]),
-        'metadata': {
-            'cryopick': {'run': tomogram.run, 'source': str(tomogram.source)}
-        },
-    }
-    data = levels if len(levels) > 1 else levels[0]
-    return [(data, kwargs, 'image')]
-
-
-def _contrast(level) -> tuple[float, float]:
-    # Percentiles of (a subsample of) the coarsest level: cheap, and
-    # robust to the tiny (~1e-5) or huge intensity scales tomograms come
-    # in. A single-level MRC is strided rather than read whole.
-    step = max(1, round((level.size / 2e6) ** (1 / 3)))
-    values = np.asarray(level[::step, ::step, ::step], dtype=np.float32)
-    low, high = np.nanpercentile(values, (0.5, 99.5))
-    if not high > low:
-        high = low + 1.0
-    return float(low), float(high)
+    return [tomogram_layer_data(open_tomogram(path))]
 
 
 def get_picks_reader(path):

@@ -126,7 +126,10 @@ def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
                 'session_id': str(first['session_id']),
             }
         },
-        'out_of_slice_display': True,
+        # Drawn as the disc where the particle's sphere meets the slice,
+        # for picks within the viewer's z margins (napari >= 0.9 thick
+        # slices; the cryopick widgets set those margins).
+        'projection_mode': 'rescale_spherical',
     }
 
 

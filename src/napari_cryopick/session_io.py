@@ -25,8 +25,14 @@ if TYPE_CHECKING:
 
 
 def percentile_contrast(level, low=0.5, high=99.5) -> tuple[float, float]:
-    """Return contrast limits at two percentiles of (a coarse) ``level``."""
-    values = np.asarray(level, dtype=np.float32)
+    """Return contrast limits at two percentiles of (a coarse) ``level``.
+
+    Percentiles are robust to the tiny (~1e-5) or huge intensity scales
+    tomograms come in; a large level (a single-level MRC) is strided to
+    about two million voxels rather than read whole.
+    """
+    step = max(1, round((level.size / 2e6) ** (1 / 3)))
+    values = np.asarray(level[::step, ::step, ::step], dtype=np.float32)
     lo, hi = np.nanpercentile(values, (low, high))
     if not hi > lo:
         hi = lo + 1.0
@@ -55,6 +61,9 @@ def tomogram_layer_data(tomogram: Tomogram) -> tuple:
         'scale': tuple(tomogram.scales[0]),
         'multiscale': len(levels) > 1,
         'contrast_limits': percentile_contrast(levels[-1]),
+        # Thick slices (set so picks near the slice show) must not
+        # average the image: it shows the one slice.
+        'projection_mode': 'none',
         'metadata': {
             META_KEY: {'run': tomogram.run, 'source': str(tomogram.source)}
         },

@@ -170,6 +170,6 @@ class LiveScore:
             face_color='#ffffff80',
             border_width=0,
             opacity=0.7,
-            out_of_slice_display=True,
+            projection_mode='rescale_spherical',
             metadata={META_KEY: {'role': 'missed'}},
         )

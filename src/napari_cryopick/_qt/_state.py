@@ -60,6 +60,10 @@ class ViewerState:
         self.reference: pd.DataFrame | None = None
         self.voxel_size = (1.0, 1.0, 1.0)
         self.tomogram = None
+        viewer.layers.events.inserted.connect(
+            lambda _event: show_nearby_picks(viewer)
+        )
+        show_nearby_picks(viewer)
 
     def start_session(
         self, session: PickSession, voxel_size, schedule=None
@@ -86,6 +90,28 @@ class ViewerState:
         """Score against ``table`` (``None``: stop scoring)."""
         self.reference = table
         self.reference_changed.emit(table)
+
+
+#: Half-thickness in Å of the z slab whose picks are drawn on a slice:
+#: the largest CZII radius, so every particle cut by the slice is marked.
+PICK_SLAB = 150.0
+
+
+def show_nearby_picks(viewer: ViewerModel, half_width: float = PICK_SLAB):
+    """Draw picks within ``half_width`` Å of the z slice, sized as cut.
+
+    napari 0.9 replaced ``out_of_slice_display`` by thick slices: Points
+    layers with ``projection_mode='rescale_spherical'`` (set by
+    :mod:`napari_cryopick.layers`) show the disc where each particle's
+    sphere meets the slice, for points within the dims margins. Images
+    keep ``projection_mode='none'`` and still show the one slice. A
+    margin the user has already set is left alone.
+    """
+    dims = viewer.dims
+    if dims.ndim < 3 or dims.margin_left[0] or dims.margin_right[0]:
+        return
+    dims.margin_left = (half_width, *dims.margin_left[1:])
+    dims.margin_right = (half_width, *dims.margin_right[1:])
 
 
 def state_for(viewer: ViewerModel) -> ViewerState:
