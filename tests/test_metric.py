@@ -565,7 +565,9 @@ def test_best_threshold_tolerance_prefers_lower_thresholds():
     # F4 = 17 / 18 = 0.944 (17TP / (17TP + 16FN + FP)).
     reference = make_picks('r', 'ribosome', [[1000.0, 1000.0, 500.0]])
     candidate = make_picks(
-        'r', 'ribosome', [[1000.0, 1000.0, 500.0], [3000.0, 3000.0, 500.0]],
+        'r',
+        'ribosome',
+        [[1000.0, 1000.0, 500.0], [3000.0, 3000.0, 500.0]],
         score=[0.9, 0.5],
     )
     exact = best_thresholds(reference, candidate)['ribosome']
