@@ -30,18 +30,29 @@ from napari_cryopick.simulate.project import (
     write_simulated_project,
 )
 
-UNSEEN = PhantomLook(
-    polarity=1.0,
-    scale=3.0,
-    offset=-20.0,
-    noise=1.8,
-    noise_white=0.3,
-    wedge=40.0,
-    tilt_axis=30.0,
-    resolution=30.0,
-    defocus=7.0,
-    deconvolution=0.0,
-)
+UNSEEN = {
+    # Outside every training range at once.
+    'extreme': PhantomLook(
+        polarity=1.0,
+        scale=3.0,
+        offset=-20.0,
+        noise=1.8,
+        noise_white=0.3,
+        wedge=40.0,
+        tilt_axis=30.0,
+        resolution=30.0,
+        defocus=7.0,
+        deconvolution=0.0,
+    ),
+    # The example: inverted contrast, stronger noise, another
+    # wedge; the rest as the CZII-like default.
+    'inverted-noisy-wedge': PhantomLook(
+        polarity=1.0,
+        noise=1.5,
+        wedge=40.0,
+        tilt_axis=0.0,
+    ),
+}
 
 
 def make_project(root: Path, look: PhantomLook) -> Path:
