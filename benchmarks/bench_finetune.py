@@ -88,7 +88,7 @@ def main() -> int:
     result = finetune(
         load_checkpoint(),
         [a],
-        args.work / 'ft.safetensors',
+        args.work / f'ft-{args.look}.safetensors',
         settings,
         held_out=[b],
     )
@@ -99,7 +99,7 @@ def main() -> int:
         'gain': result.after - result.before,
         'seconds': seconds,
         'steps': result.steps,
-        'look': UNSEEN.__dict__,
+        'look': args.look,
     }
     print(json.dumps(report, indent=1))
     return 0
