@@ -141,6 +141,27 @@ def score_picks(
     )
 
 
+def table_headers(beta: float = 4.0) -> list[str]:
+    """Return the column headers of the per-class score table.
+
+    The layout biologists read: class, predicted, true, hit, miss, FP,
+    precision, recall, F-beta, weight; shared by the text table and the
+    napari Score widget.
+    """
+    return [
+        'class',
+        'predicted',
+        'true',
+        'hit',
+        'miss',
+        'FP',
+        'precision',
+        'recall',
+        f'F{beta:g}',
+        'weight',
+    ]
+
+
 def format_score_table(result: ScoreResult) -> str:
     """Return the per-class score table as aligned plain text.
 
@@ -155,8 +176,7 @@ def format_score_table(result: ScoreResult) -> str:
         One header line, one line per class, and a last line
         ``score: 0.XXXX``.
     """
-    header = ['class', 'predicted', 'true', 'hit', 'miss', 'FP']
-    header += ['precision', 'recall', f'F{result.beta:g}', 'weight']
+    header = table_headers(result.beta)
     rows = [header]
     for row in result.table.itertuples(index=False):
         counts = (row.predicted, row.true, row.hit, row.miss, row.fp)

@@ -27,22 +27,12 @@ from napari_cryopick._qt._scoring import (
 )
 from napari_cryopick._qt._state import state_for
 from napari_cryopick.errors import CryopickError
+from napari_cryopick.metric import table_headers
 
 if TYPE_CHECKING:
     import napari.components
 
-HEADERS = (
-    'class',
-    'predicted',
-    'true',
-    'hit',
-    'miss',
-    'FP',
-    'precision',
-    'recall',
-    'F4',
-    'weight',
-)
+HEADERS = tuple(table_headers())
 
 
 class ScoreWidget(QWidget):
