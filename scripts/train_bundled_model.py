@@ -39,7 +39,6 @@ from napari_cryopick.classes import CZII_CLASSES
 from napari_cryopick.io.tomogram import Tomogram, block_mean
 from napari_cryopick.metric import best_thresholds, score_picks
 from napari_cryopick.model.checkpoint import (
-    BUNDLED_NAME,
     classes_to_card,
     save_checkpoint,
 )
@@ -64,19 +63,22 @@ from napari_cryopick.simulate import (
 )
 
 log = logging.getLogger('train')
+NAME = 'cryopick-czii-v2'
 FACTOR = 2
 TRAIN_SHAPE = (184, 384, 384)
 FRACTION = 0.5
 TOLERANCE = 0.01
 
 
-def phantom(seed: int, shape, random_look: bool, cache: Path):
+def phantom(
+    seed: int, shape, random_look: bool, cache: Path, max_noise: float
+):
     """Simulate (or load from cache) one phantom binned to 20 Å.
 
     Returns the binned volume, the picks and the distractors (albumin,
     gold), which serve as hard negatives for patch sampling.
     """
-    look = 'r' if random_look else 'c'
+    look = f'r{max_noise:g}' if random_look else 'c'
     name = f'{seed}_{look}_{"x".join(map(str, shape))}'
     files = [cache / f'{name}{ext}' for ext in ('.npy', '.csv', '.neg.csv')]
     if all(f.exists() for f in files):
@@ -86,7 +88,11 @@ def phantom(seed: int, shape, random_look: bool, cache: Path):
             pk.normalize(pd.read_csv(files[2])),
         )
     rng = np.random.default_rng(seed)
-    look = PhantomLook.random(rng) if random_look else PhantomLook()
+    look = (
+        PhantomLook.random(rng, noise=(0.1, max_noise))
+        if random_look
+        else PhantomLook()
+    )
     params = PhantomParams(shape=shape, look=look)
     result = simulate_tomogram(params, rng, run=f'sim{seed}')
     level1 = block_mean(result.volume)
@@ -145,7 +151,9 @@ def tune_only(args) -> int:
     model = load_checkpoint(args.tune_only)
     base = 1000 * args.seed
     validation = [
-        phantom(base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache)
+        phantom(
+            base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache, args.max_noise
+        )
         for i in range(args.val)
     ]
     found, truth = evaluate(model, validation)
@@ -161,8 +169,10 @@ def tune_only(args) -> int:
         'command': 'python '
         + ' '.join(['scripts/train_bundled_model.py', *sys.argv[1:]]),
     }
-    path = save_checkpoint(args.out / BUNDLED_NAME, model.network, card)
-    (args.out / 'cryopick-czii-v1.card.json').write_text(
+    path = save_checkpoint(
+        args.out / f'{NAME}.safetensors', model.network, card
+    )
+    (args.out / f'{NAME}.card.json').write_text(
         json.dumps(card, indent=2) + '\n'
     )
     log.info(
@@ -197,6 +207,19 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
+        '--max-noise',
+        type=float,
+        default=2.0,
+        help="top of the random looks' noise range (v1: 1.2)",
+    )
+    parser.add_argument('--lr', type=float, default=TrainConfig.lr)
+    parser.add_argument(
+        '--init',
+        type=Path,
+        metavar='CKPT',
+        help='start from the weights of CKPT (same network)',
+    )
+    parser.add_argument(
         '--tune-only',
         type=Path,
         metavar='CKPT',
@@ -213,11 +236,13 @@ def main(argv=None) -> int:
     start = time.time()
     base = 1000 * args.seed
     train_data = [
-        phantom(base + i, TRAIN_SHAPE, i % 4 != 0, args.cache)
+        phantom(base + i, TRAIN_SHAPE, i % 4 != 0, args.cache, args.max_noise)
         for i in range(args.train)
     ]
     validation = [
-        phantom(base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache)
+        phantom(
+            base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache, args.max_noise
+        )
         for i in range(args.val)
     ]
     log.info('data ready in %.0f s', time.time() - start)
@@ -230,12 +255,18 @@ def main(argv=None) -> int:
     ]
     net_config = NetworkConfig()
     config = TrainConfig(
-        steps=args.steps, seed=args.seed, threads=args.threads
+        steps=args.steps, seed=args.seed, threads=args.threads, lr=args.lr
     )
     torch.manual_seed(args.seed)
     network = build_network(net_config)
+    if args.init:
+        from napari_cryopick.model.checkpoint import load_checkpoint
+
+        parent = load_checkpoint(args.init)
+        network.load_state_dict(parent.network.state_dict())
+        log.info('starting from %s', args.init)
     card = {
-        'name': 'cryopick-czii-v1',
+        'name': NAME,
         'network': net_config.to_dict(),
         'parameters': count_parameters(network),
         'classes': classes_to_card(CZII_CLASSES),
@@ -258,8 +289,9 @@ def main(argv=None) -> int:
         card['thresholds'] = best['thresholds']
         card['training'] = {
             'data': f'{args.train} simulated phantoms {TRAIN_SHAPE} at '
-            '10.012 Å (3 in 4 of random look, 1 in 4 CZII-like), binned '
-            'to 20 Å',
+            '10.012 Å (3 in 4 of random look with noise 0.1-'
+            f'{args.max_noise:g}, 1 in 4 CZII-like), binned to 20 Å',
+            'initial_weights': str(args.init.name) if args.init else None,
             'recipe': json.loads(json.dumps(asdict(config))),
             'command': 'python '
             + ' '.join(['scripts/train_bundled_model.py', *sys.argv[1:]]),
@@ -275,8 +307,8 @@ def main(argv=None) -> int:
             'score': result.score,
             'classes': result.table.to_dict(orient='records'),
         }
-        path = save_checkpoint(args.out / BUNDLED_NAME, network, card)
-        (args.out / 'cryopick-czii-v1.card.json').write_text(
+        path = save_checkpoint(args.out / f'{NAME}.safetensors', network, card)
+        (args.out / f'{NAME}.card.json').write_text(
             json.dumps(card, indent=2) + '\n'
         )
         return path

@@ -92,6 +92,29 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
         assert torch.equal(value, before[key])
 
 
+def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
+    # Thresholds are tuned on the training runs: tuning them on the
+    # held-out run would make its "after" score optimistic.
+    from napari_cryopick.model import finetune as ft
+
+    seen = []
+    retune = ft._retune
+
+    def spy(model, runs, parent):
+        seen.append([r.tomogram.run for r in runs])
+        return retune(model, runs, parent)
+
+    monkeypatch.setattr(ft, '_retune', spy)
+    finetune(
+        load_checkpoint(base),
+        [_run(project, 'TS_sim_1')],
+        tmp_path / 'ft.safetensors',
+        replace(FAST, train=replace(FAST.train, steps=2)),
+        held_out=[_run(project, 'TS_sim_2')],
+    )
+    assert seen == [['TS_sim_1']]
+
+
 def test_cancel_keeps_the_last_checkpoint(base, project, tmp_path):
     steps = []
 

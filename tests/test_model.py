@@ -125,6 +125,93 @@ def test_blending_of_a_constant_network_is_exact():
     assert np.allclose(probs[0], expected, atol=1e-6)
 
 
+def test_slabs_are_reported_final_and_cover_the_volume():
+    torch.manual_seed(0)
+    net = build_network(TINY).eval()
+    volume = np.random.default_rng(0).normal(size=(20, 70, 40))
+    volume = volume.astype(np.float32)
+    settings = InferenceSettings(patch=(16, 24, 16), overlap=0.25)
+    slabs = []
+
+    def ready(output, axis, lo, hi):
+        region = (slice(None), slice(None), slice(lo, hi))
+        slabs.append((axis, lo, hi, output[region].copy()))
+
+    probs = predict_probabilities(volume, [net], settings, ready=ready)
+    plain = predict_probabilities(volume, [net], settings)
+    assert np.allclose(probs, plain, atol=1e-6)
+    assert [s[0] for s in slabs] == [1] * len(slabs)  # y has most tiles
+    bounds = [(lo, hi) for _, lo, hi, _ in slabs]
+    assert bounds[0][0] == 0
+    assert bounds[-1][1] == 70
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert len(slabs) > 2
+    for _, lo, hi, values in slabs:  # nothing changed after the report
+        assert np.array_equal(values, probs[:, :, lo:hi])
+
+
+class _Intensity(torch.nn.Module):
+    """Logits of one class proportional to the input: blobs are peaks."""
+
+    def __init__(self, label):
+        super().__init__()
+        self.label = label
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 7, *x.shape[2:])
+        logits[:, self.label] = 3 * (x[:, 0] - 4)
+        return logits
+
+
+def test_partial_picks_come_before_the_end(tmp_path):
+    import dask.array as da
+
+    from napari_cryopick.io.tomogram import Tomogram
+    from napari_cryopick.model.checkpoint import LoadedModel
+    from napari_cryopick.model.predict import PickSettings, predict_tomogram
+
+    rng = np.random.default_rng(3)
+    shape = (24, 200, 60)
+    zz, yy, xx = np.mgrid[: shape[0], : shape[1], : shape[2]]
+    volume = rng.normal(0, 0.1, shape).astype(np.float32)
+    centres = np.column_stack(
+        [
+            rng.uniform(5, 19, 14),
+            np.linspace(8, 190, 14),
+            rng.uniform(8, 52, 14),
+        ]
+    )
+    for c in centres:
+        d2 = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2
+        volume += np.exp(-d2 / (2 * 1.5**2)).astype(np.float32)
+    tomogram = Tomogram(
+        levels=(da.from_array(volume),),
+        scales=((20.0, 20.0, 20.0),),
+        run='r',
+        source=tmp_path,
+    )
+    card = {**_card(), 'thresholds': {}}
+    ribosome = [c.name for c in CZII_CLASSES].index('ribosome') + 1
+    model = LoadedModel(_Intensity(ribosome), card, tmp_path)
+    settings = PickSettings(
+        inference=InferenceSettings(patch=(24, 48, 48)),
+        peaks=PeakSettings(candidate_threshold=0.5),
+    )
+    partials = []
+    table = predict_tomogram(
+        tomogram, model, settings, partial=partials.append
+    )
+    assert len(table) == 14
+    assert len(partials) >= 2
+    assert 0 < len(partials[0]) < len(partials[-1]) < 14
+    final = table[['x', 'y', 'z']].to_numpy()
+    for part in partials:
+        assert set(part['particle_type']) == {'ribosome'}
+        xyz = part[['x', 'y', 'z']].to_numpy()
+        dist = np.linalg.norm(xyz[:, None] - final[None], axis=2).min(1)
+        assert dist.max() < 1.0  # the same picks, in Å
+
+
 @pytest.mark.parametrize('method', ['maxima', 'components'])
 def test_peaks_on_planted_blobs(method):
     zz, yy, xx = np.mgrid[:40, :60, :60]

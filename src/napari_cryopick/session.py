@@ -69,6 +69,7 @@ class PickSession:
         self.classes = tuple(classes)
         self._state = _State(_with_ids(pk.empty_picks(), [], 'model'))
         self._undo: list[_State] = []
+        self._partial = False
         self._next_uid = 0
 
     @property
@@ -86,14 +87,30 @@ class PickSession:
         """Class names in display order."""
         return tuple(c.name for c in self.classes)
 
-    def set_candidates(self, table: pd.DataFrame, thresholds=None) -> None:
-        """Replace every pick by the model's candidates (undoable)."""
-        self._push()
+    def set_candidates(
+        self, table: pd.DataFrame, thresholds=None, partial: bool = False
+    ) -> None:
+        """Replace every pick by the model's candidates (undoable).
+
+        ``partial``: the candidates found so far by a model still
+        running; the next call replaces them within the same undo step.
+        """
+        if not self._partial:
+            self._push()
+        self._partial = partial
         new = _with_ids(table, self._take_uids(len(table)), 'model')
         self._state = _State(new, {**self._state.thresholds})
         if thresholds is not None:
             self._state.thresholds = dict(thresholds)
         self.changed.emit(set(self.class_names))
+
+    def end_partial(self) -> bool:
+        """Keep the partial candidates of a model that stopped early.
+
+        Returns whether there were partial candidates.
+        """
+        was, self._partial = self._partial, False
+        return was
 
     def set_threshold(self, name: str, value: float) -> None:
         """Set one class's threshold (live; not undoable)."""
@@ -259,6 +276,7 @@ class PickSession:
         return uids
 
     def _push(self) -> None:
+        self._partial = False  # an edit ends a preview
         state = _State(self._state.table.copy(), dict(self._state.thresholds))
         self._undo = [*self._undo[-(UNDO_DEPTH - 1) :], state]
 

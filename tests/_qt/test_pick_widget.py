@@ -65,8 +65,65 @@ def test_cancel_stops_a_running_pick(qtbot, sample_layers, tiny_checkpoint):
         widget.progress.cancel_button.click()
     assert not widget.progress.task.running
     session = widget.state.session
-    assert session is None or len(session.table) == 0
-    assert widget.progress.status.text() == 'Cancelled.'
+    status = widget.progress.status.text()
+    if status == 'Cancelled.':  # stopped before the first slab was done
+        assert session is None or len(session.table) == 0
+    else:  # the picks of the finished slabs stay, one Undo away
+        assert status.startswith('Cancelled; the')
+        assert len(session.table) > 0
+        assert session.undo()
+        assert len(session.table) == 0
+
+
+def test_cancel_keeps_the_picks_of_finished_slabs(
+    qtbot, sample_layers, tiny_checkpoint
+):
+    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    widget.inference = widget.inference.__class__(patch=(32, 24, 24))
+    worker = widget.pick()
+
+    def partial_shown():
+        session = widget.state.session
+        return session is not None and len(session.table) > 0
+
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        qtbot.waitUntil(partial_shown, timeout=60_000)
+        assert widget.progress.task.running
+        widget.progress.cancel_button.click()
+    status = widget.progress.status.text()
+    assert status.startswith('Cancelled; the'), status
+    session = widget.state.session
+    assert len(session.table) > 0
+    assert session.undo()
+    assert len(session.table) == 0
+
+
+def test_first_picks_show_before_the_model_ends(
+    qtbot, sample_layers, tiny_checkpoint
+):
+    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    widget.inference = widget.inference.__class__(patch=(32, 48, 48))
+    shown = []
+    show = widget._show_partial
+
+    def spy(table):
+        show(table)
+        shown.append(
+            (widget.progress.task.running, len(widget.state.session.visible()))
+        )
+
+    widget._show_partial = spy
+    widget.pick()
+    wait_done(qtbot, widget, 120_000)
+    assert len(shown) >= 2
+    assert all(running for running, _ in shown)
+    counts = [n for _, n in shown]
+    assert counts[0] > 0
+    assert counts == sorted(counts)  # later slabs add picks
+    final = widget.state.session
+    assert len(final.visible()) >= counts[-1]
+    assert final.undo()  # partial and final picks were one undo step
+    assert len(final.table) == 0
 
 
 def test_missing_bundled_model_says_so(qtbot, sample_layers, monkeypatch):

@@ -21,4 +21,6 @@ def jump_to(viewer: ViewerModel, zyx_angstrom) -> None:
     """
     z, y, x = (float(v) for v in zyx_angstrom)
     viewer.dims.set_point(0, z)
-    viewer.camera.center = (z, y, x)
+    # napari 0.9 moved the camera to ``viewer.scene``.
+    scene = getattr(viewer, 'scene', viewer)
+    scene.camera.center = (z, y, x)

@@ -11,6 +11,7 @@ whatever a superseded or cancelled task still yields or returns.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
 _POLL_S = 0.05
+#: Python's thread switch interval (s) while a task runs: with the
+#: default 5 ms, each time the GUI thread hands the GIL to a worker
+#: running Python code it may wait 5 ms to get it back, which stretched
+#: a 40 ms redraw past 100 ms.
+SWITCH_S = 0.0005
+_running_tasks = [0, None]  # count, the switch interval to restore
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class Task:
         worker.errored.connect(lambda e: current() and on_error(e))
         worker.finished.connect(lambda: self._finished(task_id))
         self._worker = worker
+        _responsive(True)
         self._on_state(True)
         worker.start()
         return worker
@@ -137,6 +145,7 @@ class Task:
             self._worker.quit()
             self._id += 1
             self._worker = None
+            _responsive(False)
             self._on_state(False)
 
     def shutdown(self) -> None:
@@ -147,7 +156,21 @@ class Task:
     def _finished(self, task_id: int) -> None:
         if task_id == self._id:
             self._worker = None
+            _responsive(False)
             self._on_state(False)
+
+
+def _responsive(start: bool) -> None:
+    """Shorten the thread switch interval while any task runs."""
+    if start:
+        if _running_tasks[0] == 0:
+            _running_tasks[1] = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_S)
+        _running_tasks[0] += 1
+        return
+    _running_tasks[0] -= 1
+    if _running_tasks[0] == 0:
+        sys.setswitchinterval(_running_tasks[1])
 
 
 #: ms between deferred GUI steps, so input and paint events run between.

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._state import state_for
+from napari_cryopick._qt._warm import import_model_libraries
 
 if TYPE_CHECKING:
     import napari.components
@@ -38,6 +39,7 @@ class FinetuneWidget(QWidget):
         from napari_cryopick.model.finetune import FinetuneSettings
 
         super().__init__()
+        import_model_libraries()
         self.state = state_for(viewer)
         self.settings = FinetuneSettings()
         self.steps = QSpinBox()

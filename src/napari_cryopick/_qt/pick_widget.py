@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._sliders import ThresholdSliders
 from napari_cryopick._qt._state import state_for
 from napari_cryopick._qt._task import later
+from napari_cryopick._qt._warm import import_model_libraries
 from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.session import PickSession
 from napari_cryopick.session_io import tomogram_from_layer
@@ -47,9 +49,10 @@ class PickWidget(QWidget):
 
     def __init__(self, viewer: napari.components.ViewerModel):
         super().__init__()
+        import_model_libraries()
         self.viewer = viewer
         self.state = state_for(viewer)
-        self.inference = InferenceSettings()
+        self.inference = InferenceSettings(threads=_worker_threads())
         self.image = QComboBox()
         self.checkpoint = QLineEdit()
         self.checkpoint.setPlaceholderText('bundled model')
@@ -59,6 +62,8 @@ class PickWidget(QWidget):
         self.pick_button = QPushButton('Pick')
         self.pick_button.clicked.connect(self.pick)
         self.progress = ProgressWidget()
+        # After the progress widget's own handler, which says Cancelled.
+        self.progress.cancel_button.clicked.connect(self._end_partial)
         self.sliders = ThresholdSliders()
         self._layout()
         viewer.layers.events.inserted.connect(self._refresh_images)
@@ -135,6 +140,8 @@ class PickWidget(QWidget):
         job = self._job(tomogram)
         if job is None:
             return None
+        self.progress.cancel()
+        self._end_partial()
         self.progress.set_status(f'Picking {tomogram.run}...')
         return self.progress.task.submit(
             job, self._on_progress, self._on_done, self._on_error
@@ -157,8 +164,18 @@ class PickWidget(QWidget):
     def _on_progress(self, item) -> None:
         if isinstance(item, tuple) and item[0] == 'model':
             self._prepare(*item[1:])
+        elif isinstance(item, tuple) and item[0] == 'partial':
+            self._show_partial(item[1])
         elif isinstance(item, tuple):
             self.progress.set_progress(*item)
+
+    def _show_partial(self, table) -> None:
+        # Picks of the slabs finished so far; the final table replaces
+        # them within the same undo step.
+        model = self.state.model_in_use
+        self.state.session.set_candidates(
+            table, model.thresholds, partial=True
+        )
 
     def _prepare(self, model, tomogram) -> None:
         # Make the (empty) class layers while the model runs, one per
@@ -173,6 +190,7 @@ class PickWidget(QWidget):
             session = PickSession(tomogram.run, model.classes)
             self.state.start_session(session, tomogram.scales[0], later)
         self.state.tomogram = tomogram
+        self.state.model_in_use = model
 
     def _on_done(self, result) -> None:
         model, tomogram, table = result
@@ -189,7 +207,19 @@ class PickWidget(QWidget):
             f'{len(table)} candidates, {shown} over the thresholds.'
         )
 
+    def _end_partial(self) -> None:
+        # A cancelled (or superseded) pick leaves the picks of the slabs
+        # it finished, as one undo step.
+        session = self.state.session
+        if session is not None and session.end_partial():
+            self.progress.set_status(
+                f'Cancelled; the {len(session.table)} candidates found so '
+                'far are kept (Undo removes them).'
+            )
+
     def _on_error(self, error: BaseException) -> None:
+        if self.state.session is not None:
+            self.state.session.end_partial()
         self.progress.set_status(f'Pick failed: {error}')
 
 
@@ -212,7 +242,17 @@ def _pick_job(tomogram, model, path, inference):
             settings,
             progress=lambda done, total: progress((done, total)),
             cancel=cancel,
+            partial=lambda table: progress(('partial', table)),
         )
         return loaded, tomogram, table
 
     return job
+
+
+def _worker_threads() -> int:
+    """Torch threads for picking: all cores but one, kept for the GUI.
+
+    With every core busy in the network, redrawing the picks of a
+    finished slab took the GUI thread over 100 ms on 2 cores.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)

@@ -171,7 +171,8 @@ def finetune(
             time.perf_counter() - start,
         )
     if settings.retune_thresholds:
-        card['thresholds'] = _retune(tuned, held_out or runs, model)
+        # On the training runs: the held-out runs only measure.
+        card['thresholds'] = _retune(tuned, runs, model)
         tuned.card = card
     after = score_runs(tuned, held_out) if held_out else None
     card['finetune'].update(before=before, after=after)

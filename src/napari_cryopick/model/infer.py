@@ -88,6 +88,7 @@ def predict_probabilities(
     multiple: int = 4,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    ready: Callable[[np.ndarray, int, int, int], None] | None = None,
 ) -> np.ndarray | None:
     """Return per-class foreground probabilities for a normalised volume.
 
@@ -106,6 +107,12 @@ def predict_probabilities(
         Called as ``progress(done, total)`` after each tile.
     cancel : callable, optional
         Polled before each tile; returns ``None`` when it says stop.
+    ready : callable, optional
+        Called as ``ready(output, axis, lo, hi)`` whenever the slab
+        ``lo:hi`` along ``axis`` of ``output`` (the array returned at
+        the end) holds its final probabilities, so partial results can
+        be used while the rest is computed. Tiles run slab by slab along
+        the axis with the most tiles.
 
     Returns
     -------
@@ -118,16 +125,10 @@ def predict_probabilities(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     patch = _tile_shape(volume.shape, settings.patch, multiple)
-    tiles = list(
-        itertools.product(
-            *(
-                tile_starts(n, p, settings.overlap)
-                for n, p in zip(volume.shape, patch, strict=True)
-            )
-        )
-    )
+    axis, tiles = _tile_order(volume.shape, patch, settings.overlap)
     weight = gaussian_weight(patch)
     output = accumulated = None
+    final = 0  # output[..., :final, ...] along axis is normalised
     with torch.inference_mode():
         for done, start in enumerate(tiles, 1):
             if cancel is not None and cancel():
@@ -138,10 +139,36 @@ def predict_probabilities(
                 output = np.zeros((len(probs), *volume.shape), np.float32)
                 accumulated = np.zeros(volume.shape, np.float32)
             _add(output, accumulated, probs, weight, start)
+            # No later tile starts before the next one's start along
+            # ``axis``: everything before it is final.
+            end = (
+                tiles[done][axis] if done < len(tiles) else volume.shape[axis]
+            )
+            if end > final:
+                _normalise(output, accumulated, axis, final, end)
+                if ready is not None:
+                    ready(output, axis, final, end)
+                final = end
             if progress is not None:
                 progress(done, len(tiles))
-    output /= accumulated
     return output
+
+
+def _tile_order(shape, patch, overlap: float):
+    """Return the slab axis and the tile starts, sorted slab by slab."""
+    starts = [
+        tile_starts(n, p, overlap) for n, p in zip(shape, patch, strict=True)
+    ]
+    axis = int(np.argmax([len(s) for s in starts]))
+    tiles = sorted(itertools.product(*starts), key=lambda t: t[axis])
+    return axis, tiles
+
+
+def _normalise(output, accumulated, axis: int, lo: int, hi: int) -> None:
+    region = [slice(None)] * accumulated.ndim
+    region[axis] = slice(lo, hi)
+    region = tuple(region)
+    output[(slice(None), *region)] /= accumulated[region]
 
 
 def _tile_shape(shape, patch, multiple: int) -> tuple[int, ...]:

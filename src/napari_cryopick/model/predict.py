@@ -75,6 +75,7 @@ def predict_tomogram(
     settings: PickSettings = PickSettings(),  # noqa: B008 - frozen
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    partial: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame | None:
     """Pick every class in ``tomogram``.
 
@@ -90,6 +91,11 @@ def predict_tomogram(
         ``progress(done, total)`` per tile.
     cancel : callable, optional
         Polled between tiles; returns ``None`` when it says stop.
+    partial : callable, optional
+        Called with the picks found so far (thresholds not applied)
+        each time a slab of the tomogram is finished, before the end.
+        The returned table supersedes them: picks within a class radius
+        of a slab boundary may move or merge.
 
     Returns
     -------
@@ -109,6 +115,9 @@ def predict_tomogram(
         multiple=_stride_multiple(first.card),
         progress=progress,
         cancel=cancel,
+        ready=None
+        if partial is None
+        else _SlabPicks(first.classes, tomogram, factor, settings, partial),
     )
     if probs is None:
         return None
@@ -160,10 +169,23 @@ def probabilities_to_picks(
     DataFrame
         Picks of every class, origin ``model``.
     """
+    return _picks(probs, classes, tomogram, factor, settings)
+
+
+def _picks(probs, classes, tomogram, factor, settings, offset=0, keep=None):
+    """Return the peaks of each class as picks.
+
+    ``offset`` is the grid index of ``probs[:, 0, 0, 0]``; ``keep``,
+    given centres, returns a mask of those to keep.
+    """
     tables = []
     grid_voxel = tomogram.voxel_size * factor
     for cls, prob in zip(classes, probs, strict=True):
         centres, scores = find_peaks(prob, cls.radius / grid_voxel, settings)
+        centres = centres + offset
+        if keep is not None:
+            mask = keep(centres)
+            centres, scores = centres[mask], scores[mask]
         level0 = level_to_level0(centres, factor)
         xyz = voxel_zyx_to_angstrom_xyz(level0, tomogram.scales[0])
         tables.append(
@@ -172,6 +194,45 @@ def probabilities_to_picks(
             )
         )
     return pk.concat(tables)
+
+
+class _SlabPicks:
+    """The ``ready`` callback of inference: picks of each final slab.
+
+    Peaks near the far edge of a final slab depend on probabilities not
+    yet computed, so the last class radius of each slab is left to the
+    next one; each search reaches one radius back into what was already
+    reported, as context, so a particle is reported once.
+    """
+
+    def __init__(self, classes, tomogram, factor, settings, partial):
+        self.args = (classes, tomogram, factor, settings.peaks)
+        grid_voxel = tomogram.voxel_size * factor
+        self.margin = int(np.ceil(max(c.radius for c in classes) / grid_voxel))
+        self.partial = partial
+        self.found = []
+        self.kept = 0  # picks before this grid index are reported
+
+    def __call__(self, output, axis: int, lo: int, hi: int) -> None:
+        end = hi - self.margin
+        if hi >= output.shape[axis + 1] or end <= self.kept:
+            return  # the whole result follows at the end
+        start = max(0, self.kept - self.margin)
+        region = [slice(None)] * output.ndim
+        region[axis + 1] = slice(start, hi)
+        offset = np.zeros(3)
+        offset[axis] = start
+        first = self.kept
+
+        def keep(centres):
+            along = centres[:, axis] + 0.5
+            return (along >= first) & (along < end)
+
+        self.found.append(
+            _picks(output[tuple(region)], *self.args, offset=offset, keep=keep)
+        )
+        self.kept = end
+        self.partial(pk.concat(self.found))
 
 
 def apply_thresholds(table: pd.DataFrame, thresholds: dict) -> pd.DataFrame:

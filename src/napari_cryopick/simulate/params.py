@@ -87,19 +87,26 @@ class PhantomLook:
     deconvolution: float = 0.9
 
     @classmethod
-    def random(cls, rng: np.random.Generator | int | None) -> PhantomLook:
+    def random(
+        cls,
+        rng: np.random.Generator | int | None,
+        noise: tuple[float, float] = (0.1, 1.2),
+    ) -> PhantomLook:
         """Draw a look from broad ranges, for training and checks.
 
         Parameters
         ----------
         rng : Generator, int or None
             Random source or seed.
+        noise : tuple of float
+            Range of the noise level, drawn log-uniform.
 
         Returns
         -------
         PhantomLook
             Polarity +-1, scale log-uniform in [1e-5, 300], offset up to
-            ten scales, noise log-uniform 0.1-1.2 (default 0.35), wedge
+            ten scales, noise log-uniform in ``noise`` (default look:
+            0.35), wedge
             45-70 degrees, any tilt axis, resolution 20-60 Å, defocus
             1.5-6 µm, deconvolution 0.3-1.
         """
@@ -109,7 +116,7 @@ class PhantomLook:
             polarity=float(rng.choice((-1.0, 1.0))),
             scale=scale,
             offset=float(rng.uniform(-10.0, 10.0) * scale),
-            noise=float(np.exp(rng.uniform(np.log(0.1), np.log(1.2)))),
+            noise=float(np.exp(rng.uniform(*np.log(noise)))),
             noise_white=float(rng.uniform(0.0, 0.5)),
             wedge=float(rng.uniform(45.0, 70.0)),
             tilt_axis=float(rng.uniform(-180.0, 180.0)),
