@@ -154,3 +154,17 @@ def test_bad_inputs(project, tmp_path, capsys):
         'already exists',
     )
     assert blocker.read_text() == 'keep'
+
+
+def test_headless_demo_runs_the_pipeline(tmp_path, capsys):
+    pytest.importorskip('torch')
+    out = tmp_path / 'demo'
+    argv = ['demo', '--headless', str(out), '--runs', '1']
+    assert main([*argv, '--shape', '64', '192', '192']) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip().splitlines()[-1].startswith('score: ')
+    report = json.loads((out / 'score.json').read_text())
+    assert 0.0 <= report['score'] <= 1.0
+    picks = read_picks(out / 'picks')
+    assert set(picks['run']) == {'TS_sim_1'}
+    assert (out / 'picks.csv').is_file()

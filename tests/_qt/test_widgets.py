@@ -33,3 +33,23 @@ def test_sample_opens_in_angstrom_scale(make_napari_viewer):
     for layer in references:
         assert np.allclose(layer.scale, 10.012444)
         assert len(layer.data) > 0
+
+
+def test_demo_viewer_is_ready_to_pick(make_napari_viewer, qtbot):
+    # make_napari_viewer first: it checks for leaked viewers on teardown.
+    make_napari_viewer()
+    from napari_cryopick._qt._state import state_for
+    from napari_cryopick._qt.demo import WIDGETS, make_demo_viewer
+
+    viewer = make_demo_viewer(show=False)
+    try:
+        docked = set(viewer.window.dock_widgets)
+        assert all(any(name in d for d in docked) for name in WIDGETS)
+        assert any(
+            layer.name.endswith('(reference)') for layer in viewer.layers
+        )
+        reference = state_for(viewer).reference
+        assert reference is not None
+        assert len(reference) > 20
+    finally:
+        viewer.close()

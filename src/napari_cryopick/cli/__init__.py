@@ -11,6 +11,7 @@ import logging
 import sys
 
 from napari_cryopick.cli import (
+    demo,
     export,
     finetune,
     predict,
@@ -19,7 +20,7 @@ from napari_cryopick.cli import (
 )
 from napari_cryopick.errors import CryopickError
 
-_COMMANDS = (simulate, predict, score, finetune, export)
+_COMMANDS = (simulate, predict, score, finetune, export, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
