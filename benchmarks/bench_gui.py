@@ -93,6 +93,12 @@ def main(argv=None) -> int:
     parser.add_argument('--run', default=None)
     parser.add_argument('--model', default='')
     parser.add_argument('--profile', action='store_true')
+    parser.add_argument(
+        '--finetune-steps',
+        type=int,
+        default=30,
+        help='then fine-tune this many steps on the picks (0: skip)',
+    )
     args = parser.parse_args(argv)
 
     import napari
@@ -154,22 +160,44 @@ def main(argv=None) -> int:
         app.processEvents()
         time.sleep(0.005)
     times, gaps = meter.stop()
-    sampler.running = False
     print(pick.progress.status.text())
     for name, t in sorted(marks.items(), key=lambda kv: kv[1]):
         print(f'{name}: {t - start:.2f} s after Pick')
+    report('Pick', times, gaps, start, sampler if args.profile else None)
+    if args.finetune_steps:
+        from napari_cryopick._qt.finetune_widget import FinetuneWidget
+
+        tune = FinetuneWidget(viewer)
+        viewer.window.add_dock_widget(tune, name='Fine-tune')
+        tune.steps.setValue(args.finetune_steps)
+        tune.out.setText('/tmp/bench-gui-finetuned.safetensors')
+        meter.start()
+        start = time.perf_counter()
+        tune.train()
+        wait(lambda: not tune.progress.task.running, timeout=1800)
+        times, gaps = meter.stop()
+        print(tune.result.text() or tune.progress.status.text())
+        print(f'fine-tuning took {time.perf_counter() - start:.1f} s')
+        report(
+            'Fine-tune', times, gaps, start, sampler if args.profile else None
+        )
+    sampler.running = False
+    viewer.close()
+    return 0
+
+
+def report(what: str, times, gaps, start, sampler=None) -> None:
+    """Print the worst gaps (and, with a sampler, what caused them)."""
     order = np.argsort(gaps)[::-1]
-    print(f'worst event-loop gap: {gaps[order[0]] * 1e3:.0f} ms')
+    print(f'{what}: worst event-loop gap: {gaps[order[0]] * 1e3:.0f} ms')
     print(
-        'gaps over 100 ms: '
-        f'{int((gaps > 0.1).sum())}; over 50 ms: {int((gaps > 0.05).sum())}'
+        f'{what}: gaps over 100 ms: {int((gaps > 0.1).sum())}; '
+        f'over 50 ms: {int((gaps > 0.05).sum())} of {len(gaps)}'
     )
     for i in order[:5]:
         print(f'  {gaps[i] * 1e3:.0f} ms at {times[i] - start:.2f} s')
-        if args.profile:
+        if sampler is not None:
             sampler.report(times[i], times[i] + gaps[i])
-    viewer.close()
-    return 0
 
 
 if __name__ == '__main__':

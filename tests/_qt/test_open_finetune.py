@@ -1,5 +1,6 @@
 """Open a project run with its picks; fine-tune from the panel."""
 
+import numpy as np
 import pytest
 from napari.components import ViewerModel
 
@@ -62,5 +63,8 @@ def test_finetune_uses_the_new_model(
     tune.train()
     wait_done(qtbot, tune, 120_000)
     assert 'before' in tune.result.text(), tune.progress.status.text()
+    assert tune.loss_plot.steps == [1, 2]
+    assert np.isfinite(tune.loss_plot.smoothed()).all()
+    tune.loss_plot.grab()  # paints the curve without error
     assert pick.state.model.path == tmp_path / 'tuned.safetensors'
     assert pick.checkpoint.text() == str(tmp_path / 'tuned.safetensors')

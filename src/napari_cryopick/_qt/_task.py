@@ -10,6 +10,7 @@ whatever a superseded or cancelled task still yields or returns.
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -180,3 +181,12 @@ LATER_MS = 10
 def later(function: Callable[[], object]) -> None:
     """Run ``function`` on a later turn of the Qt event loop."""
     QTimer.singleShot(LATER_MS, function)
+
+
+def worker_threads() -> int:
+    """Torch threads for a worker: all cores but one, kept for the GUI.
+
+    With every core busy in the network, redrawing the picks of a
+    finished slab took the GUI thread over 100 ms on 2 cores.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)

@@ -18,9 +18,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryopick._qt._lossplot import LossPlot
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._state import state_for
-from napari_cryopick._qt._warm import import_model_libraries
+from napari_cryopick._qt._task import worker_threads
+from napari_cryopick._qt._warm import prepare_training
 
 if TYPE_CHECKING:
     import napari.components
@@ -39,7 +41,7 @@ class FinetuneWidget(QWidget):
         from napari_cryopick.model.finetune import FinetuneSettings
 
         super().__init__()
-        import_model_libraries()
+        prepare_training()
         self.state = state_for(viewer)
         self.settings = FinetuneSettings()
         self.steps = QSpinBox()
@@ -53,6 +55,7 @@ class FinetuneWidget(QWidget):
         self.train_button = QPushButton('Fine-tune')
         self.train_button.clicked.connect(self.train)
         self.progress = ProgressWidget()
+        self.loss_plot = LossPlot()
         self.result = QLabel('')
         self.result.setWordWrap(True)
         row = QHBoxLayout()
@@ -65,6 +68,7 @@ class FinetuneWidget(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.train_button)
         layout.addWidget(self.progress)
+        layout.addWidget(self.loss_plot)
         layout.addWidget(self.result)
         layout.addStretch()
 
@@ -89,10 +93,15 @@ class FinetuneWidget(QWidget):
         run = LabelledRun(
             state.tomogram, state.session.picks(), state.session.negatives()
         )
-        train = replace(self.settings.train, steps=self.steps.value())
+        train = replace(
+            self.settings.train,
+            steps=self.steps.value(),
+            threads=worker_threads(),
+        )
         settings = replace(self.settings, train=train)
         job = _finetune_job(state.model, run, self.out.text(), settings)
         self.progress.set_status('Fine-tuning...')
+        self.loss_plot.clear()
         return self.progress.task.submit(
             job, self._on_progress, self._on_done, self._on_error
         )
@@ -101,6 +110,7 @@ class FinetuneWidget(QWidget):
         if item is None:
             return
         self.progress.set_progress(item.step, item.steps)
+        self.loss_plot.add(item.step, item.loss)
         self.progress.set_status(
             f'step {item.step}/{item.steps}, loss {item.loss:.4f}'
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from qtpy.QtWidgets import (
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._sliders import ThresholdSliders
 from napari_cryopick._qt._state import state_for
-from napari_cryopick._qt._task import later
+from napari_cryopick._qt._task import later, worker_threads
 from napari_cryopick._qt._warm import import_model_libraries
 from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.session import PickSession
@@ -52,7 +51,7 @@ class PickWidget(QWidget):
         import_model_libraries()
         self.viewer = viewer
         self.state = state_for(viewer)
-        self.inference = InferenceSettings(threads=_worker_threads())
+        self.inference = InferenceSettings(threads=worker_threads())
         self.image = QComboBox()
         self.checkpoint = QLineEdit()
         self.checkpoint.setPlaceholderText('bundled model')
@@ -247,12 +246,3 @@ def _pick_job(tomogram, model, path, inference):
         return loaded, tomogram, table
 
     return job
-
-
-def _worker_threads() -> int:
-    """Torch threads for picking: all cores but one, kept for the GUI.
-
-    With every core busy in the network, redrawing the picks of a
-    finished slab took the GUI thread over 100 ms on 2 cores.
-    """
-    return max(1, (os.cpu_count() or 2) - 1)
