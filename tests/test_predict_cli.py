@@ -149,3 +149,30 @@ def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys, caplog):
     assert status == 1
     assert 'not a safetensors checkpoint' in capsys.readouterr().err
     assert not (tmp_path / 'e').exists()
+
+
+def test_predict_with_an_ensemble(project, checkpoint, tmp_path, capsys):
+    from napari_cryopick.model.checkpoint import (
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    def predict(out, *models):
+        argv = ['predict', str(project), '--out', str(tmp_path / out)]
+        for model in models:
+            argv += ['--model', str(model)]
+        return main(argv)
+
+    assert predict('one', checkpoint) == 0
+    assert predict('two', checkpoint, checkpoint) == 0
+    one, two = read_picks(tmp_path / 'one'), read_picks(tmp_path / 'two')
+    columns = ['x', 'y', 'z', 'score']
+    assert len(one) > 0
+    assert np.allclose(one[columns], two[columns])
+    # Members must share classes and grid.
+    model = load_checkpoint(checkpoint)
+    coarse = tmp_path / 'coarse.safetensors'
+    save_checkpoint(coarse, model.network, {**model.card, 'voxel_size': 40.0})
+    capsys.readouterr()
+    assert predict('bad', checkpoint, coarse) == 1
+    assert 'ensemble' in capsys.readouterr().err

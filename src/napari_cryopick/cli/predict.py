@@ -27,7 +27,13 @@ def add_parser(commands) -> None:
     add = parser.add_argument
     add('inputs', type=Path, nargs='+', metavar='INPUT')
     add('--out', type=Path, required=True, help='copick folder to write')
-    add('--model', type=Path, help='checkpoint (default: the bundled model)')
+    add(
+        '--model',
+        type=Path,
+        action='append',
+        help='checkpoint (default: the bundled model); repeat it for an '
+        'ensemble whose probabilities are averaged (thresholds of the first)',
+    )
     add('--csv', type=Path, metavar='FILE', help='also write a Kaggle CSV')
     add('--user-id', default='cryopick', help='copick user id to write')
     add('--session-id', default='0', help='copick session id to write')
@@ -69,10 +75,10 @@ def run(args) -> int:
     if args.workers < 0:
         raise CryopickError(f'--workers must be 0 or more, not {args.workers}')
     jobs = expand_inputs(args.inputs, args.tomo_type)
-    cached_model(args.model)  # a bad checkpoint fails here, once
+    cached_model(tuple(args.model or ()))  # bad checkpoints fail here, once
     options = PredictOptions(
         out=args.out,
-        model=args.model,
+        model=tuple(args.model or ()),
         user_id=args.user_id,
         session_id=args.session_id,
         tta=args.tta,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError, input_error
 from napari_cryopick.io import project as prj
@@ -42,7 +44,7 @@ class PredictOptions:
     """What every job of a ``cryopick predict`` call shares."""
 
     out: Path
-    model: Path | None = None
+    model: Path | tuple[Path, ...] | None = None
     user_id: str = 'cryopick'
     session_id: str = '0'
     tta: bool = False
@@ -99,17 +101,40 @@ def output_files(options: PredictOptions, run: str, classes) -> list[Path]:
     ]
 
 
-def cached_model(path: Path | None):
-    """Load a checkpoint once per process and keep it."""
+def cached_model(path: Path | tuple[Path, ...] | None):
+    """Load a checkpoint once per process and keep it.
+
+    Several paths make an ensemble: a list of models whose outputs are
+    averaged, which must share classes and grid; the first model's
+    thresholds apply.
+    """
     from napari_cryopick.model.checkpoint import (
         bundled_checkpoint,
         load_checkpoint,
     )
 
+    if isinstance(path, tuple | list):
+        if len(path) > 1:
+            return _ensemble([cached_model(p) for p in path])
+        path = path[0] if path else None
     key = str(path or bundled_checkpoint())
     if key not in _MODELS:
         _MODELS[key] = load_checkpoint(key)
     return _MODELS[key]
+
+
+def _ensemble(models: list) -> list:
+    first = models[0]
+    for model in models[1:]:
+        if model.classes != first.classes or not np.isclose(
+            model.voxel_size, first.voxel_size
+        ):
+            raise input_error(
+                model.path,
+                f'cannot join an ensemble with {first.path}: other '
+                'classes or voxel size',
+            )
+    return models
 
 
 def predict_job(job: Job, options: PredictOptions) -> Outcome:
@@ -148,7 +173,8 @@ def _predict(job: Job, options: PredictOptions):
     from napari_cryopick.model.infer import InferenceSettings
     from napari_cryopick.model.predict import PickSettings, predict_tomogram
 
-    model = cached_model(options.model)
+    models = cached_model(options.model)
+    model = models[0] if isinstance(models, list) else models
     files = output_files(options, job.run, model.classes)
     if not options.force and all(f.exists() for f in files):
         return pk.concat(read_picks_json(f) for f in files), True
@@ -158,7 +184,7 @@ def _predict(job: Job, options: PredictOptions):
     settings = PickSettings(
         inference=InferenceSettings(tta=options.tta, threads=options.threads)
     )
-    table = predict_tomogram(tomogram, model, settings)
+    table = predict_tomogram(tomogram, models, settings)
     _write_run(table, options, job.run, model, tomogram.voxel_size)
     return table, False
 
