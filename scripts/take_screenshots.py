@@ -9,6 +9,7 @@ MODEL defaults to the bundled model.
 
 import sys
 import time
+from pathlib import Path
 
 import imageio.v3 as iio
 import napari
@@ -62,7 +63,7 @@ dock, review = viewer.window.add_plugin_dock_widget(
     'napari-cryopick', 'Review'
 )
 review.show_row(3)
-viewer.camera.zoom *= 1.6
+viewer.scene.camera.zoom *= 1.6
 shot(viewer, 'review')
 viewer.window.remove_dock_widget(dock)
 
@@ -76,7 +77,12 @@ viewer.window.remove_dock_widget(dock)
 dock, tune = viewer.window.add_plugin_dock_widget(
     'napari-cryopick', 'Fine-tune'
 )
-tune.out.setText('/data/models/my-finetuned.safetensors')
+# A short real fine-tuning run, so the loss plot and the scores show.
+Path('/tmp/cryopick-screenshots').mkdir(exist_ok=True)
+tune.out.setText('/tmp/cryopick-screenshots/my-finetuned.safetensors')
+tune.steps.setValue(60)
+tune.train()
+wait(tune)
 shot(viewer, 'finetune')
 viewer.window.remove_dock_widget(dock)
 
