@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from napari_cryopick.io.sources import open_tomogram, read_picks
@@ -67,6 +68,13 @@ def main() -> int:
     parser.add_argument('--work', type=Path, default=Path('/tmp/bench-ft'))
     parser.add_argument('--steps', type=int, default=None)
     parser.add_argument('--look', choices=sorted(UNSEEN), default='extreme')
+    parser.add_argument(
+        '--tune-share',
+        type=float,
+        default=None,
+        help='share of the training run held back to tune thresholds on',
+    )
+    parser.add_argument('--lr', type=float, default=None)
     args = parser.parse_args()
     project = make_project(args.work / args.look, UNSEEN[args.look])
     truth = read_picks(project)
@@ -79,16 +87,18 @@ def main() -> int:
     a, b = labelled('TS_sim_1'), labelled('TS_sim_2')
     settings = FinetuneSettings()
     if args.steps:
-        from dataclasses import replace
-
         settings = replace(
             settings, train=replace(settings.train, steps=args.steps)
         )
+    if args.lr:
+        settings = replace(settings, train=replace(settings.train, lr=args.lr))
+    if args.tune_share is not None:
+        settings = replace(settings, tune_share=args.tune_share)
     start = time.perf_counter()
     result = finetune(
         load_checkpoint(),
         [a],
-        args.work / f'ft-{args.look}.safetensors',
+        args.work / f'ft-{args.look}-{settings.tune_share:g}.safetensors',
         settings,
         held_out=[b],
     )
@@ -99,6 +109,9 @@ def main() -> int:
         'gain': result.after - result.before,
         'seconds': seconds,
         'steps': result.steps,
+        'lr': settings.train.lr,
+        'tune_share': settings.tune_share,
+        'thresholds': result.card['thresholds'],
         'look': args.look,
     }
     print(json.dumps(report, indent=1))

@@ -100,9 +100,9 @@ def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
     seen = []
     retune = ft._retune
 
-    def spy(model, runs, parent):
-        seen.append([r.tomogram.run for r in runs])
-        return retune(model, runs, parent)
+    def spy(model, parts, parent):
+        seen.append([run.tomogram.run for run, _ in parts])
+        return retune(model, parts, parent)
 
     monkeypatch.setattr(ft, '_retune', spy)
     finetune(
@@ -113,6 +113,24 @@ def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
         held_out=[_run(project, 'TS_sim_2')],
     )
     assert seen == [['TS_sim_1']]
+
+
+def test_a_held_back_share_tunes_the_thresholds(base, project):
+    from napari_cryopick.model import finetune as ft
+
+    model = load_checkpoint(base)
+    run = _run(project, 'TS_sim_1')
+    settings = replace(FAST, tune_share=0.25)
+    sample = ft._sample(model, run, settings)
+    ((_, limit),) = ft._tuning_parts(model, [run], 0.25)
+    # Grid 32 x 80 x 80 at 20 Å: 60 rows train, the last 20 tune.
+    assert sample.volume.shape[1] == 60
+    assert limit == pytest.approx((120 - 0.5) * 10.012444)
+    trained = run.picks[run.picks['y'] < limit]
+    assert 0 < len(trained) < len(run.picks)
+    assert len(sample.centres) == len(trained)
+    ((_, everything),) = ft._tuning_parts(model, [run], 0.0)
+    assert everything == -np.inf
 
 
 def test_cancel_keeps_the_last_checkpoint(base, project, tmp_path):

@@ -55,6 +55,10 @@ class FinetuneSettings:
         its last good state.
     retune_thresholds : bool
         Re-tune per-class thresholds for F4 on the labelled data.
+    tune_share : float
+        Share of each training run (its last rows along y) kept out of
+        training, to tune the thresholds on picks the model has not
+        learnt; 0 tunes them on the training data itself.
     """
 
     train: TrainConfig = field(
@@ -69,6 +73,7 @@ class FinetuneSettings:
     fraction: float = 0.5
     checkpoint_every: int = 50
     retune_thresholds: bool = True
+    tune_share: float = 0.0
 
 
 @dataclass
@@ -142,6 +147,7 @@ def finetune(
     before = score_runs(model, held_out) if held_out else None
     tuned = copy.deepcopy(model)
     samples = [_sample(tuned, run, settings) for run in runs]
+    tuning = _tuning_parts(tuned, runs, settings.tune_share)
     card = _card(model, runs, settings)
     out = Path(out)
 
@@ -172,7 +178,7 @@ def finetune(
         )
     if settings.retune_thresholds:
         # On the training runs: the held-out runs only measure.
-        card['thresholds'] = _retune(tuned, runs, model)
+        card['thresholds'] = _retune(tuned, tuning, model)
         tuned.card = card
     after = score_runs(tuned, held_out) if held_out else None
     card['finetune'].update(before=before, after=after)
@@ -210,19 +216,54 @@ def _check_runs(model: LoadedModel, runs: list[LabelledRun]) -> None:
 
 def _sample(model: LoadedModel, run: LabelledRun, settings):
     volume, factor = model_grid(run.tomogram, model.voxel_size)
+    picks, negatives = run.picks, run.negatives
+    if settings.tune_share > 0:
+        rows = _training_rows(volume.shape[1], settings.tune_share)
+        volume = volume[:, :rows]
+        limit = _row_edge(rows, factor, run.tomogram)
+        picks = picks[picks['y'] < limit]
+        if negatives is not None:
+            negatives = negatives[negatives['y'] < limit]
     fraction = model.card.get('target', {}).get(
         'radius_fraction', settings.fraction
     )
     return make_sample(
         volume,
-        run.picks,
+        picks,
         model.classes,
         run.tomogram.scales[0],
         factor,
         fraction,
-        negatives=run.negatives,
+        negatives=negatives,
         run=run.tomogram.run,
     )
+
+
+def _training_rows(rows: int, share: float) -> int:
+    return max(1, int(round(rows * (1 - share))))
+
+
+def _row_edge(rows: int, factor: int, tomogram) -> float:
+    """Return the y (Å) after ``rows`` rows of a grid binned ``factor``."""
+    return (rows * factor - 0.5) * tomogram.scales[0][1]
+
+
+def _tuning_parts(model, runs, share: float) -> list[tuple]:
+    """Return (run, y limit in Å) pairs to tune thresholds on.
+
+    Picks and candidates with y at or beyond the limit count; the limit
+    is ``-inf`` (all of the run) when ``share`` is 0.
+    """
+    parts = []
+    for run in runs:
+        limit = -np.inf
+        if share > 0:
+            factor = max(1, round(model.voxel_size / run.tomogram.voxel_size))
+            rows = -(-run.tomogram.shape[1] // factor)
+            edge = _training_rows(rows, share)
+            limit = _row_edge(edge, factor, run.tomogram)
+        parts.append((run, limit))
+    return parts
 
 
 def _card(model: LoadedModel, runs, settings) -> dict:
@@ -257,11 +298,15 @@ def score_runs(model, runs: list[LabelledRun]) -> float:
     return score_picks(truth, found, model.classes).score
 
 
-def _retune(model, runs: list[LabelledRun], parent) -> dict[str, float]:
+def _retune(model, parts, parent) -> dict[str, float]:
+    """Thresholds for F4 on (run, y limit) ``parts``, where picks allow."""
     from napari_cryopick.metric import best_thresholds
 
-    found = predict_runs(model, runs)
-    truth = pd.concat([r.picks for r in runs], ignore_index=True)
+    found = predict_runs(model, [run for run, _ in parts])
+    truth = pd.concat([run.picks for run, _ in parts], ignore_index=True)
+    limits = {run.tomogram.run: limit for run, limit in parts}
+    found = found[found['y'] >= found['run'].map(limits)]
+    truth = truth[truth['y'] >= truth['run'].map(limits)]
     tuned = best_thresholds(
         truth, found, model.classes, tolerance=THRESHOLD_TOLERANCE
     )
