@@ -54,6 +54,18 @@ LOOKS = {
         resolution=18.0,
         defocus=2.0,
     ),
+    'white-noise': PhantomLook(
+        polarity=1.0,
+        scale=1e-3,
+        offset=5e-3,
+        noise=1.4,
+        noise_white=0.8,
+        wedge=46.0,
+        tilt_axis=-60.0,
+        resolution=45.0,
+        defocus=5.0,
+        deconvolution=0.5,
+    ),
 }
 
 
@@ -95,15 +107,18 @@ def simulate_project(root: Path, look_name: str, runs: int, seed: int):
     return root
 
 
-def accuracy(work: Path, runs: int) -> dict:
+def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
     results = {}
+    extra = ['--model', str(model)] if model else []
     for index, name in enumerate(LOOKS):
+        if looks and name not in looks:
+            continue
         project = simulate_project(
             work / f'look-{name}', name, runs, seed=90_000 + index
         )
         out = work / f'picks-{name}'
         _, seconds, peak = cli(
-            'predict', str(project), '--out', str(out), '--force'
+            'predict', str(project), '--out', str(out), '--force', *extra
         )
         report = work / f'score-{name}.json'
         table, _, _ = cli(
@@ -191,6 +206,11 @@ def main() -> int:
     parser.add_argument('--runs', type=int, default=2)
     parser.add_argument('--skip-peer', action='store_true')
     parser.add_argument('--json', type=Path)
+    parser.add_argument('--model', type=Path, help='default: bundled')
+    parser.add_argument('--looks', nargs='*', choices=sorted(LOOKS))
+    parser.add_argument(
+        '--accuracy-only', action='store_true', help='skip speed and floor'
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     info = {
@@ -198,7 +218,9 @@ def main() -> int:
         'machine': f'{platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} cores',
     }
-    info['accuracy'] = accuracy(args.work, args.runs)
+    info['accuracy'] = accuracy(args.work, args.runs, args.model, args.looks)
+    if args.accuracy_only:
+        return 0
     store = next((args.work / 'look-czii' / 'static').rglob('*.zarr'))
     _, seconds, peak = cli(
         'predict', str(store), '--out', str(args.work / 'one'), '--force'
