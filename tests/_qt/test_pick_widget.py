@@ -106,8 +106,8 @@ def test_first_picks_show_before_the_model_ends(
     shown = []
     show = widget._show_partial
 
-    def spy(table):
-        show(table)
+    def spy(model, table):
+        show(model, table)
         shown.append(
             (widget.progress.task.running, len(widget.state.session.visible()))
         )

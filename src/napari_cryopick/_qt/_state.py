@@ -57,7 +57,6 @@ class ViewerState:
         self.session: PickSession | None = None
         self.layers: PickLayers | None = None
         self.model: LoadedModel | None = None
-        self.model_in_use: LoadedModel | None = None  # by a running Pick
         self.reference: pd.DataFrame | None = None
         self.voxel_size = (1.0, 1.0, 1.0)
         self.tomogram = None

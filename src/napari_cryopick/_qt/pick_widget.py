@@ -164,14 +164,13 @@ class PickWidget(QWidget):
         if isinstance(item, tuple) and item[0] == 'model':
             self._prepare(*item[1:])
         elif isinstance(item, tuple) and item[0] == 'partial':
-            self._show_partial(item[1])
+            self._show_partial(*item[1:])
         elif isinstance(item, tuple):
             self.progress.set_progress(*item)
 
-    def _show_partial(self, table) -> None:
+    def _show_partial(self, model, table) -> None:
         # Picks of the slabs finished so far; the final table replaces
         # them within the same undo step.
-        model = self.state.model_in_use
         self.state.session.set_candidates(
             table, model.thresholds, partial=True
         )
@@ -189,7 +188,6 @@ class PickWidget(QWidget):
             session = PickSession(tomogram.run, model.classes)
             self.state.start_session(session, tomogram.scales[0], later)
         self.state.tomogram = tomogram
-        self.state.model_in_use = model
 
     def _on_done(self, result) -> None:
         model, tomogram, table = result
@@ -241,7 +239,7 @@ def _pick_job(tomogram, model, path, inference):
             settings,
             progress=lambda done, total: progress((done, total)),
             cancel=cancel,
-            partial=lambda table: progress(('partial', table)),
+            partial=lambda table: progress(('partial', loaded, table)),
         )
         return loaded, tomogram, table
 

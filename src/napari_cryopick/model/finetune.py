@@ -24,6 +24,7 @@ from napari_cryopick.model.checkpoint import LoadedModel, save_checkpoint
 from napari_cryopick.model.predict import (
     PickSettings,
     apply_thresholds,
+    grid_factor,
     model_grid,
     predict_tomogram,
 )
@@ -258,7 +259,7 @@ def _tuning_parts(model, runs, share: float) -> list[tuple]:
     for run in runs:
         limit = -np.inf
         if share > 0:
-            factor = max(1, round(model.voxel_size / run.tomogram.voxel_size))
+            factor = grid_factor(run.tomogram, model.voxel_size)
             rows = -(-run.tomogram.shape[1] // factor)
             edge = _training_rows(rows, share)
             limit = _row_edge(edge, factor, run.tomogram)

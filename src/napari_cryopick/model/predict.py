@@ -55,7 +55,7 @@ def model_grid(tomogram: Tomogram, voxel_size: float):
     tuple
         (float32 volume, integer binning factor relative to level 0).
     """
-    factor = max(1, int(round(voxel_size / tomogram.voxel_size)))
+    factor = grid_factor(tomogram, voxel_size)
     for level, scale in zip(tomogram.levels, tomogram.scales, strict=True):
         if abs(scale[2] / tomogram.voxel_size - factor) < 0.01:
             return np.asarray(level, dtype=np.float32), factor
@@ -67,6 +67,11 @@ def model_grid(tomogram: Tomogram, voxel_size: float):
             tomogram.source, f'binning by {factor} is not a power of 2'
         )
     return volume, factor
+
+
+def grid_factor(tomogram: Tomogram, voxel_size: float) -> int:
+    """Return the binning from level 0 to the grid nearest ``voxel_size``."""
+    return max(1, int(round(voxel_size / tomogram.voxel_size)))
 
 
 def predict_tomogram(
