@@ -46,6 +46,7 @@ from napari_cryopick import picks as pk
 from napari_cryopick.classes import CZII_CLASSES
 from napari_cryopick.io.tomogram import Tomogram, block_mean
 from napari_cryopick.metric import best_thresholds, score_picks
+from napari_cryopick.model.augment import AugmentConfig
 from napari_cryopick.model.checkpoint import (
     classes_to_card,
     save_checkpoint,
@@ -79,7 +80,12 @@ TOLERANCE = 0.01
 
 
 def phantom(
-    seed: int, shape, random_look: bool, cache: Path, max_noise: float
+    seed: int,
+    shape,
+    random_look: bool,
+    cache: Path,
+    max_noise: float,
+    min_noise: float = 0.1,
 ):
     """Simulate (or load from cache) one phantom binned to 20 Å.
 
@@ -87,6 +93,8 @@ def phantom(
     gold), which serve as hard negatives for patch sampling.
     """
     look = f'r{max_noise:g}' if random_look else 'c'
+    if random_look and min_noise != 0.1:
+        look = f'r{min_noise:g}-{max_noise:g}'
     name = f'{seed}_{look}_{"x".join(map(str, shape))}'
     files = [cache / f'{name}{ext}' for ext in ('.npy', '.csv', '.neg.csv')]
     if all(f.exists() for f in files):
@@ -97,7 +105,7 @@ def phantom(
         )
     rng = np.random.default_rng(seed)
     look = (
-        PhantomLook.random(rng, noise=(0.1, max_noise))
+        PhantomLook.random(rng, noise=(min_noise, max_noise))
         if random_look
         else PhantomLook()
     )
@@ -152,18 +160,30 @@ def tune(found, truth):
     return thresholds, score_picks(truth, apply_thresholds(found, thresholds))
 
 
+def validation_set(args, count: int) -> list:
+    """Validation phantoms: every other one CZII-like, unless
+    ``--val-min-noise`` asks for noisy random looks only."""
+    base = 1000 * args.seed
+    noisy_only = args.val_min_noise is not None
+    return [
+        phantom(
+            base + 500 + i,
+            TRAIN_SHAPE,
+            noisy_only or i % 2 == 1,
+            args.cache,
+            args.max_noise,
+            args.val_min_noise if noisy_only else 0.1,
+        )
+        for i in range(count)
+    ]
+
+
 def tune_only(args) -> int:
     """Re-tune the thresholds of a trained checkpoint on more phantoms."""
     from napari_cryopick.model.checkpoint import load_checkpoint
 
     model = load_checkpoint(args.tune_only)
-    base = 1000 * args.seed
-    validation = [
-        phantom(
-            base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache, args.max_noise
-        )
-        for i in range(args.val)
-    ]
+    validation = validation_set(args, args.val)
     found, truth = evaluate(model, validation)
     thresholds, result = tune(found, truth)
     card = model.card
@@ -178,9 +198,9 @@ def tune_only(args) -> int:
         + ' '.join(['scripts/train_bundled_model.py', *sys.argv[1:]]),
     }
     path = save_checkpoint(
-        args.out / f'{NAME}.safetensors', model.network, card
+        args.out / f'{args.name}.safetensors', model.network, card
     )
-    (args.out / f'{NAME}.card.json').write_text(
+    (args.out / f'{args.name}.card.json').write_text(
         json.dumps(card, indent=2) + '\n'
     )
     log.info(
@@ -220,6 +240,25 @@ def main(argv=None) -> int:
         default=2.0,
         help="top of the random looks' noise range (v1: 1.2)",
     )
+    parser.add_argument(
+        '--min-noise',
+        type=float,
+        default=0.1,
+        help="bottom of the random looks' noise range",
+    )
+    parser.add_argument(
+        '--val-min-noise',
+        type=float,
+        help='validate on random looks with at least this noise only '
+        '(default: half CZII-like, half random looks)',
+    )
+    parser.add_argument(
+        '--coloured-noise',
+        type=float,
+        default=0.0,
+        help='chance of low-passed noise augmentation per batch (v1: 0)',
+    )
+    parser.add_argument('--name', default=NAME, help='checkpoint name')
     parser.add_argument('--lr', type=float, default=TrainConfig.lr)
     parser.add_argument(
         '--init',
@@ -244,15 +283,17 @@ def main(argv=None) -> int:
     start = time.time()
     base = 1000 * args.seed
     train_data = [
-        phantom(base + i, TRAIN_SHAPE, i % 4 != 0, args.cache, args.max_noise)
+        phantom(
+            base + i,
+            TRAIN_SHAPE,
+            i % 4 != 0,
+            args.cache,
+            args.max_noise,
+            args.min_noise,
+        )
         for i in range(args.train)
     ]
-    validation = [
-        phantom(
-            base + 500 + i, TRAIN_SHAPE, i % 2 == 1, args.cache, args.max_noise
-        )
-        for i in range(args.val)
-    ]
+    validation = validation_set(args, args.val)
     log.info('data ready in %.0f s', time.time() - start)
     vs = PhantomParams().voxel_size
     samples = [
@@ -263,7 +304,11 @@ def main(argv=None) -> int:
     ]
     net_config = NetworkConfig()
     config = TrainConfig(
-        steps=args.steps, seed=args.seed, threads=args.threads, lr=args.lr
+        steps=args.steps,
+        seed=args.seed,
+        threads=args.threads,
+        lr=args.lr,
+        augment=AugmentConfig(coloured_noise=args.coloured_noise),
     )
     torch.manual_seed(args.seed)
     network = build_network(net_config)
@@ -274,7 +319,7 @@ def main(argv=None) -> int:
         network.load_state_dict(parent.network.state_dict())
         log.info('starting from %s', args.init)
     card = {
-        'name': NAME,
+        'name': args.name,
         'network': net_config.to_dict(),
         'parameters': count_parameters(network),
         'classes': classes_to_card(CZII_CLASSES),
@@ -297,7 +342,7 @@ def main(argv=None) -> int:
         card['thresholds'] = best['thresholds']
         card['training'] = {
             'data': f'{args.train} simulated phantoms {TRAIN_SHAPE} at '
-            '10.012 Å (3 in 4 of random look with noise 0.1-'
+            f'10.012 Å (3 in 4 of random look with noise {args.min_noise:g}-'
             f'{args.max_noise:g}, 1 in 4 CZII-like), binned to 20 Å',
             'initial_weights': str(args.init.name) if args.init else None,
             'recipe': json.loads(json.dumps(asdict(config))),
@@ -315,8 +360,10 @@ def main(argv=None) -> int:
             'score': result.score,
             'classes': result.table.to_dict(orient='records'),
         }
-        path = save_checkpoint(args.out / f'{NAME}.safetensors', network, card)
-        (args.out / f'{NAME}.card.json').write_text(
+        path = save_checkpoint(
+            args.out / f'{args.name}.safetensors', network, card
+        )
+        (args.out / f'{args.name}.card.json').write_text(
             json.dumps(card, indent=2) + '\n'
         )
         return path

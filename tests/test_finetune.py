@@ -224,3 +224,40 @@ def test_finetune_command(base, project, tmp_path, caplog):
     assert status == 0
     assert 'held-out F4 (TS_sim_2): before' in caplog.text
     assert load_checkpoint(out).card['finetune']['steps_done'] == 6
+
+
+def test_mined_negatives_are_the_unlabelled_proposals(
+    base, project, monkeypatch
+):
+    # A user who corrects a whole tomogram deletes every proposal that is
+    # no particle; with complete labels those are found without the user.
+    from napari_cryopick.model import finetune as ft
+
+    model = load_checkpoint(base)
+    model.card['thresholds'] = {'ribosome': 0.5, 'thyroglobulin': 0.5}
+    run = _run(project, 'TS_sim_1')
+    first = run.picks.iloc[0]
+    at = [first['x'], first['y'], first['z']]
+    ribosome = next(c for c in CZII_CLASSES if c.name == 'ribosome')
+    near = [at[0] + 0.9 * ribosome.radius, at[1], at[2]]
+    far = [at[0], at[1], at[2] + 5000.0]
+    proposals = pk.concat(
+        [
+            # On a labelled particle, right class or wrong: the labels
+            # teach those; not a negative.
+            pk.make_picks('TS_sim_1', 'ribosome', [at, near], score=0.9),
+            pk.make_picks('TS_sim_1', 'thyroglobulin', [at], score=0.9),
+            # Far from every label: a negative, unless under threshold.
+            pk.make_picks('TS_sim_1', 'ribosome', [far], score=0.9),
+            pk.make_picks('TS_sim_1', 'thyroglobulin', [far], score=0.2),
+        ]
+    )
+    monkeypatch.setattr(ft, 'predict_runs', lambda m, runs: proposals)
+    deleted = pk.make_picks('TS_sim_1', 'ribosome', [[1.0, 2.0, 3.0]])
+    mined = ft.with_mined_negatives(
+        model, LabelledRun(run.tomogram, run.picks, deleted)
+    )
+    assert mined.picks is run.picks
+    got = pk.positions(mined.negatives).tolist()
+    assert sorted(got) == sorted([[1.0, 2.0, 3.0], far])
+    assert sorted(mined.negatives['particle_type']) == ['ribosome'] * 2

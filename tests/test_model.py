@@ -1,5 +1,7 @@
 """Model pieces on small nets and volumes: seconds, not minutes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -331,3 +333,37 @@ def test_bad_checkpoints(tmp_path):
     save_checkpoint(mismatched, build_network(TINY), card)
     with pytest.raises(CryopickError, match='do not fit the card'):
         load_checkpoint(mismatched)
+
+
+def test_coloured_noise_is_low_passed_and_keeps_the_spread():
+    from napari_cryopick.model.augment import AugmentConfig, augment
+
+    generator = torch.Generator().manual_seed(3)
+    images = torch.zeros(2, 1, 32, 32, 32)
+    images[:, :, 8:24, 8:24, 8:24] = 1.0
+    images = (images - images.mean()) / images.std()
+    labels = torch.randint(0, 7, images.shape)
+    plain = AugmentConfig(
+        flip=0.0,
+        rot90=False,
+        polarity=0.0,
+        scale=(1, 1),
+        offset=(0, 0),
+        noise=(0, 0),
+        blur=0.0,
+    )
+    coloured = replace(plain, coloured_noise=1.0, coloured_level=(1.0, 1.0))
+    same, same_labels = augment(images, labels, plain, generator)
+    assert torch.equal(same, images)
+    assert torch.equal(same_labels, labels)
+    noisy, noisy_labels = augment(images, labels, coloured, generator)
+    assert torch.equal(noisy_labels, labels)
+    # Half the variance is noise now, and the total stays near 1, as
+    # normalising a noisy tomogram would leave it.
+    assert 0.8 < float(noisy.std()) < 1.2
+    added = noisy * 2**0.5 - images
+    assert abs(float(added.std()) - 1.0) < 0.1
+    # Low-passed: neighbouring voxels of the noise are correlated.
+    a = added[..., 1:].flatten()
+    b = added[..., :-1].flatten()
+    assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.5

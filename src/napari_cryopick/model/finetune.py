@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.model.checkpoint import LoadedModel, save_checkpoint
 from napari_cryopick.model.predict import (
@@ -60,6 +61,12 @@ class FinetuneSettings:
         Share of each training run (its last rows along y) kept out of
         training, to tune the thresholds on picks the model has not
         learnt; 0 tunes them on the training data itself.
+    mine_negatives : bool
+        Take each run's picks as complete: the starting model's
+        proposals (at its thresholds) with no pick of any class within
+        their class radius are false positives the user would delete,
+        and join the run's negatives. This is what a user who corrects
+        every pick of a tomogram leaves behind.
     """
 
     train: TrainConfig = field(
@@ -75,6 +82,7 @@ class FinetuneSettings:
     checkpoint_every: int = 50
     retune_thresholds: bool = True
     tune_share: float = 0.0
+    mine_negatives: bool = True
 
 
 @dataclass
@@ -146,6 +154,8 @@ def finetune(
     _check_runs(model, runs)
     start = time.perf_counter()
     before = score_runs(model, held_out) if held_out else None
+    if settings.mine_negatives:
+        runs = [with_mined_negatives(model, run) for run in runs]
     tuned = copy.deepcopy(model)
     samples = [_sample(tuned, run, settings) for run in runs]
     tuning = _tuning_parts(tuned, runs, settings.tune_share)
@@ -193,6 +203,36 @@ def finetune(
         False,
         time.perf_counter() - start,
     )
+
+
+def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
+    """Return ``run`` with the model's unlabelled proposals as negatives.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        The model whose false positives are wanted (at its thresholds).
+    run : LabelledRun
+        A run whose picks are complete.
+
+    Returns
+    -------
+    LabelledRun
+        The same run; negatives are its own plus every proposal farther
+        than its class radius from each pick of any class (a proposal
+        of the wrong class on a real particle is left to the labels).
+    """
+    from scipy.spatial import cKDTree
+
+    found = apply_thresholds(predict_runs(model, [run]), model.thresholds)
+    if not len(found):
+        return run
+    radius = {c.name: c.radius for c in model.classes}
+    reach = found['particle_type'].map(radius).to_numpy(float)
+    distance, _ = cKDTree(pk.positions(run.picks)).query(pk.positions(found))
+    mined = found[distance > reach]
+    negatives = pk.concat([t for t in (run.negatives, mined) if t is not None])
+    return LabelledRun(run.tomogram, run.picks, negatives)
 
 
 def _last_saved(card: dict) -> int:
