@@ -75,6 +75,14 @@ def main() -> int:
         help='share of the training run held back to tune thresholds on',
     )
     parser.add_argument('--lr', type=float, default=None)
+    parser.add_argument(
+        '--model', type=Path, help='starting checkpoint (default: bundled)'
+    )
+    parser.add_argument(
+        '--no-mining',
+        action='store_true',
+        help="do not take the model's unlabelled proposals as negatives",
+    )
     args = parser.parse_args()
     project = make_project(args.work / args.look, UNSEEN[args.look])
     truth = read_picks(project)
@@ -92,11 +100,13 @@ def main() -> int:
         )
     if args.lr:
         settings = replace(settings, train=replace(settings.train, lr=args.lr))
+    if args.no_mining:
+        settings = replace(settings, mine_negatives=False)
     if args.tune_share is not None:
         settings = replace(settings, tune_share=args.tune_share)
     start = time.perf_counter()
     result = finetune(
-        load_checkpoint(),
+        load_checkpoint(args.model),
         [a],
         args.work / f'ft-{args.look}-{settings.tune_share:g}.safetensors',
         settings,
@@ -109,6 +119,7 @@ def main() -> int:
         'gain': result.after - result.before,
         'seconds': seconds,
         'steps': result.steps,
+        'negatives': result.card['finetune']['negatives'],
         'lr': settings.train.lr,
         'tune_share': settings.tune_share,
         'thresholds': result.card['thresholds'],

@@ -223,7 +223,15 @@ def test_finetune_command(base, project, tmp_path, caplog):
     )
     assert status == 0
     assert 'held-out F4 (TS_sim_2): before' in caplog.text
-    assert load_checkpoint(out).card['finetune']['steps_done'] == 6
+    card = load_checkpoint(out).card['finetune']
+    assert card['steps_done'] == 6
+    # The tiny model proposes everywhere: labels taken as complete make
+    # its proposals away from every pick negatives; unless told not to.
+    assert card['negatives'] > 0
+    argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]
+    argv += ['--runs', 'TS_sim_1', '--steps', '1', '--incomplete-labels']
+    assert main(argv) == 0
+    assert load_checkpoint(out).card['finetune']['negatives'] == 0
 
 
 def test_mined_negatives_are_the_unlabelled_proposals(

@@ -35,6 +35,12 @@ def add_parser(commands) -> None:
     )
     parser.add_argument('--user-id', help='copick user of the label picks')
     parser.add_argument('--session-id', help='copick session of the labels')
+    parser.add_argument(
+        '--incomplete-labels',
+        action='store_true',
+        help='the picks miss particles: do not take the starting '
+        "model's proposals away from every pick as hard negatives",
+    )
     parser.add_argument('--tomo-type', default='denoised')
     parser.add_argument('--threads', type=int, default=0)
     parser.set_defaults(run=run)
@@ -54,7 +60,9 @@ def run(args) -> int:
         config = replace(config, steps=args.steps)
     if args.threads:
         config = replace(config, threads=args.threads)
-    settings = replace(settings, train=config)
+    settings = replace(
+        settings, train=config, mine_negatives=not args.incomplete_labels
+    )
     model = load_checkpoint(args.init)
     result = finetune(
         model, train_runs, args.out, settings, held_out, progress=_report

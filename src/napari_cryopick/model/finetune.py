@@ -21,6 +21,7 @@ import pandas as pd
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError
+from napari_cryopick.model.augment import AugmentConfig
 from napari_cryopick.model.checkpoint import LoadedModel, save_checkpoint
 from napari_cryopick.model.predict import (
     PickSettings,
@@ -39,6 +40,16 @@ if TYPE_CHECKING:
 MIN_PICKS_FOR_THRESHOLD = 5
 #: F4 a lower threshold may give up (see ``metric.best_thresholds``).
 THRESHOLD_TOLERANCE = 0.01
+#: Fine-tuning adapts to one microscope's data, whose contrast polarity
+#: and noise are what they are: geometry still varies (orientation,
+#: wedge direction), intensity only a little.
+FINETUNE_AUGMENT = AugmentConfig(
+    polarity=0.0,
+    scale=(0.8, 1.25),
+    offset=(-0.2, 0.2),
+    noise=(0.0, 0.2),
+    blur=0.1,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class FinetuneSettings:
             warmup=20,
             pick_fraction=0.6,
             negative_fraction=0.25,
+            augment=FINETUNE_AUGMENT,
         )
     )
     fraction: float = 0.5
