@@ -56,9 +56,9 @@ UNSEEN = {
 }
 
 
-def make_project(root: Path, look: PhantomLook) -> Path:
+def make_project(root: Path, look: PhantomLook, seed: int = 424242) -> Path:
     if not (root / 'simulation.json').exists():
-        settings = SimulationSettings(runs=2, seed=424242, look=look)
+        settings = SimulationSettings(runs=2, seed=seed, look=look)
         write_simulated_project(root, settings)
     return root
 
@@ -76,6 +76,9 @@ def main() -> int:
     )
     parser.add_argument('--lr', type=float, default=None)
     parser.add_argument(
+        '--seed', type=int, default=424242, help='seed of the phantoms'
+    )
+    parser.add_argument(
         '--model', type=Path, help='starting checkpoint (default: bundled)'
     )
     parser.add_argument(
@@ -84,7 +87,8 @@ def main() -> int:
         help="do not take the model's unlabelled proposals as negatives",
     )
     args = parser.parse_args()
-    project = make_project(args.work / args.look, UNSEEN[args.look])
+    name = args.look if args.seed == 424242 else f'{args.look}-{args.seed}'
+    project = make_project(args.work / name, UNSEEN[args.look], args.seed)
     truth = read_picks(project)
 
     def labelled(run):
