@@ -269,3 +269,10 @@ def test_mined_negatives_are_the_unlabelled_proposals(
     got = pk.positions(mined.negatives).tolist()
     assert sorted(got) == sorted([[1.0, 2.0, 3.0], far])
     assert sorted(mined.negatives['particle_type']) == ['ribosome'] * 2
+    # Candidates already at hand (the viewer's session) are used as they
+    # are: the model does not run again.
+    monkeypatch.setattr(ft, 'predict_runs', None)
+    given = ft.with_mined_negatives(
+        model, LabelledRun(run.tomogram, run.picks, None, proposals)
+    )
+    assert pk.positions(given.negatives).tolist() == [far]

@@ -53,6 +53,9 @@ def test_sync_class_tracks_provenance_and_negatives(session):
     assert prov[uids[1]] == 'deleted'
     assert prov[out[-1]] == 'added'
     assert len(session.negatives()) == 1
+    # Every model candidate is a proposal, deleted or not; the user's
+    # addition is not.
+    assert len(session.proposals()) == 10
     picks = session.picks()
     assert len(picks) == 5
     assert set(picks['origin']) == {'model', 'user'}

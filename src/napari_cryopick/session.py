@@ -155,6 +155,11 @@ class PickSession:
         table = self.table
         return _as_picks(table[table['provenance'] == 'deleted'])
 
+    def proposals(self) -> pd.DataFrame:
+        """Return every model candidate, whatever the user did with it."""
+        table = self.table
+        return _as_picks(table[table['provenance'] != 'added'])
+
     def add(self, table: pd.DataFrame) -> np.ndarray:
         """Add user picks (undoable); return their pick ids."""
         self._push()

@@ -90,8 +90,12 @@ class FinetuneWidget(QWidget):
         if state.tomogram is None:
             self.progress.set_status('Open a tomogram first.')
             return None
+        session = state.session
         run = LabelledRun(
-            state.tomogram, state.session.picks(), state.session.negatives()
+            state.tomogram,
+            session.picks(),
+            session.negatives(),
+            session.proposals(),
         )
         train = replace(
             self.settings.train,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,11 +113,16 @@ class LabelledRun:
         Positives: every pick that survived review.
     negatives : DataFrame, optional
         Model picks the user deleted.
+    proposals : DataFrame, optional
+        The starting model's candidates on this run (thresholds not
+        applied), when already at hand (the viewer's picking session):
+        mining negatives then needs no second pass of the model.
     """
 
     tomogram: object
     picks: pd.DataFrame
     negatives: pd.DataFrame | None = None
+    proposals: pd.DataFrame | None = None
 
 
 @dataclass
@@ -229,7 +234,8 @@ def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
     model : LoadedModel
         The model whose false positives are wanted (at its thresholds).
     run : LabelledRun
-        A run whose picks are complete.
+        A run whose picks are complete; its ``proposals``, if any, are
+        used rather than predicting again.
 
     Returns
     -------
@@ -240,7 +246,10 @@ def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
     """
     from scipy.spatial import cKDTree
 
-    found = apply_thresholds(predict_runs(model, [run]), model.thresholds)
+    found = run.proposals
+    if found is None:
+        found = predict_runs(model, [run])
+    found = apply_thresholds(found, model.thresholds)
     if not len(found):
         return run
     radius = {c.name: c.radius for c in model.classes}
@@ -248,7 +257,7 @@ def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
     distance, _ = cKDTree(pk.positions(run.picks)).query(pk.positions(found))
     mined = found[distance > reach]
     negatives = pk.concat([t for t in (run.negatives, mined) if t is not None])
-    return LabelledRun(run.tomogram, run.picks, negatives)
+    return replace(run, negatives=negatives)
 
 
 def _last_saved(card: dict) -> int:
