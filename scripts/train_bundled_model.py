@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         '--max-noise',
         type=float,
-        default=2.0,
+        default=1.2,
         help="top of the random looks' noise range (v1: 1.2)",
     )
     parser.add_argument(
@@ -259,6 +259,12 @@ def main(argv=None) -> int:
         help='chance of low-passed noise augmentation per batch (v1: 0)',
     )
     parser.add_argument('--name', default=NAME, help='checkpoint name')
+    parser.add_argument(
+        '--channels',
+        type=lambda text: tuple(int(c) for c in text.split(',')),
+        default=NetworkConfig().channels,
+        help='U-Net features per level, e.g. 32,64,96,96 (v1: 24,48,64,64)',
+    )
     parser.add_argument('--lr', type=float, default=TrainConfig.lr)
     parser.add_argument(
         '--init',
@@ -302,7 +308,7 @@ def main(argv=None) -> int:
         )
         for i, (v, p, n) in enumerate(train_data)
     ]
-    net_config = NetworkConfig()
+    net_config = NetworkConfig(channels=args.channels)
     config = TrainConfig(
         steps=args.steps,
         seed=args.seed,
