@@ -24,6 +24,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,12 @@ def cli(*args: str) -> tuple[str, float, float]:
     return out.stdout, seconds, peak_kb / 1024**2
 
 
-def simulate_project(root: Path, look_name: str, runs: int, seed: int):
+#: Noise levels of the sweep: the CZII-like look with only the noise
+#: changed (0.35 is the default look; training drew 0.1-1.2).
+SWEEP = (0.35, 0.7, 1.0, 1.4, 2.0)
+
+
+def simulate_project(root: Path, look: PhantomLook, runs: int, seed: int):
     """Write a held-out project of one look (cached between runs)."""
     from napari_cryopick.simulate.project import (
         SimulationSettings,
@@ -100,37 +106,54 @@ def simulate_project(root: Path, look_name: str, runs: int, seed: int):
     )
 
     if not (root / 'simulation.json').exists():
-        settings = SimulationSettings(
-            runs=runs, seed=seed, look=LOOKS[look_name]
-        )
+        settings = SimulationSettings(runs=runs, seed=seed, look=look)
         write_simulated_project(root, settings)
     return root
 
 
+def predict_and_score(work: Path, name: str, project: Path, model=None):
+    """``cryopick predict`` then ``cryopick score`` on one project."""
+    extra = ['--model', str(model)] if model else []
+    out = work / f'picks-{name}'
+    _, seconds, peak = cli(
+        'predict', str(project), '--out', str(out), '--force', *extra
+    )
+    report = work / f'score-{name}.json'
+    table, _, _ = cli('score', str(project), str(out), '--json', str(report))
+    print(f'## {name}\n\n```\n{table}```\n', flush=True)
+    return {
+        'score': json.loads(report.read_text()),
+        'table': table,
+        'seconds': seconds,
+        'peak_gb': peak,
+    }
+
+
 def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
     results = {}
-    extra = ['--model', str(model)] if model else []
-    for index, name in enumerate(LOOKS):
+    for index, (name, look) in enumerate(LOOKS.items()):
         if looks and name not in looks:
             continue
         project = simulate_project(
-            work / f'look-{name}', name, runs, seed=90_000 + index
+            work / f'look-{name}', look, runs, seed=90_000 + index
         )
-        out = work / f'picks-{name}'
-        _, seconds, peak = cli(
-            'predict', str(project), '--out', str(out), '--force', *extra
+        results[name] = predict_and_score(work, f'look-{name}', project, model)
+    return results
+
+
+def noise_sweep(work: Path, runs: int, model=None) -> dict:
+    """Weighted F4 of the CZII-like look as its noise grows."""
+    results = {}
+    for index, noise in enumerate(SWEEP):
+        name = f'noise-{noise:g}'
+        look = replace(PhantomLook(), noise=noise)
+        project = simulate_project(
+            work / name, look, runs, seed=91_000 + index
         )
-        report = work / f'score-{name}.json'
-        table, _, _ = cli(
-            'score', str(project), str(out), '--json', str(report)
-        )
-        results[name] = {
-            'score': json.loads(report.read_text()),
-            'table': table,
-            'seconds_per_run': seconds / runs,
-            'peak_gb': peak,
-        }
-        print(f'## look {name}\n\n```\n{table}```\n', flush=True)
+        results[name] = predict_and_score(work, name, project, model)
+    print('| noise | ' + ' | '.join(results) + ' |')
+    scores = [f'{r["score"]["score"]:.3f}' for r in results.values()]
+    print('| weighted F4 | ' + ' | '.join(scores) + ' |', flush=True)
     return results
 
 
@@ -211,6 +234,11 @@ def main() -> int:
     parser.add_argument(
         '--accuracy-only', action='store_true', help='skip speed and floor'
     )
+    parser.add_argument(
+        '--noise-sweep',
+        action='store_true',
+        help='also score the CZII-like look at growing noise levels',
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     info = {
@@ -219,6 +247,8 @@ def main() -> int:
         f'{os.cpu_count()} cores',
     }
     info['accuracy'] = accuracy(args.work, args.runs, args.model, args.looks)
+    if args.noise_sweep:
+        info['noise_sweep'] = noise_sweep(args.work, args.runs, args.model)
     if args.accuracy_only:
         return 0
     store = next((args.work / 'look-czii' / 'static').rglob('*.zarr'))
