@@ -26,6 +26,9 @@ on the noisy held-out looks, see docs/benchmarks.md)::
         --cache /tmp/cryopick-train-v2 --train 48 --val 8 --steps 2500 \
         --val-every 500 --seed 8 --max-noise 2.0 --lr 1e-3 \
         --init src/napari_cryopick/data/models/cryopick-czii-v1.safetensors
+
+The third and fourth attempts (``--coloured-noise``, ``--channels``; not
+shipped either) are given with their results in docs/benchmarks.md.
 """
 
 from __future__ import annotations
