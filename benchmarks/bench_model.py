@@ -138,6 +138,7 @@ def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
             work / f'look-{name}', look, runs, seed=90_000 + index
         )
         results[name] = predict_and_score(work, f'look-{name}', project, model)
+        results[name]['seconds_per_run'] = results[name]['seconds'] / runs
     return results
 
 
