@@ -129,29 +129,38 @@ def predict_and_score(work: Path, name: str, project: Path, model=None):
     }
 
 
-def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
+def score_looks(work: Path, looks: dict, runs: int, seed: int, model=None):
+    """Simulate (once) and score one project per named look.
+
+    The i-th look's project uses seed ``seed + i``, so adding a look at
+    the end never changes the phantoms of the others.
+    """
     results = {}
-    for index, (name, look) in enumerate(LOOKS.items()):
-        if looks and name not in looks:
+    for index, (name, look) in enumerate(looks.items()):
+        if look is None:  # left out, keeping the later looks' seeds
             continue
-        project = simulate_project(
-            work / f'look-{name}', look, runs, seed=90_000 + index
-        )
-        results[name] = predict_and_score(work, f'look-{name}', project, model)
+        project = simulate_project(work / name, look, runs, seed + index)
+        results[name] = predict_and_score(work, name, project, model)
         results[name]['seconds_per_run'] = results[name]['seconds'] / runs
     return results
 
 
+def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
+    """Held-out F4 of the fixed looks (all, or those named in ``looks``)."""
+    chosen = {
+        f'look-{name}': look if not looks or name in looks else None
+        for name, look in LOOKS.items()
+    }
+    return score_looks(work, chosen, runs, 90_000, model)
+
+
 def noise_sweep(work: Path, runs: int, model=None) -> dict:
     """Weighted F4 of the CZII-like look as its noise grows."""
-    results = {}
-    for index, noise in enumerate(SWEEP):
-        name = f'noise-{noise:g}'
-        look = replace(PhantomLook(), noise=noise)
-        project = simulate_project(
-            work / name, look, runs, seed=91_000 + index
-        )
-        results[name] = predict_and_score(work, name, project, model)
+    looks = {
+        f'noise-{noise:g}': replace(PhantomLook(), noise=noise)
+        for noise in SWEEP
+    }
+    results = score_looks(work, looks, runs, 91_000, model)
     print('| noise | ' + ' | '.join(results) + ' |')
     scores = [f'{r["score"]["score"]:.3f}' for r in results.values()]
     print('| weighted F4 | ' + ' | '.join(scores) + ' |', flush=True)
