@@ -1,4 +1,10 @@
-"""Shared fixtures: the real CZII data in ../shared, when present."""
+"""Shared fixtures: the real picks shipped in tests/data, and ../shared.
+
+The small real files the tests need (CZII picks, one EM map) ship in
+``tests/data/`` with their source and licence, so a clone alone runs
+every test; ``real_data`` (the whole ../shared collection) stays for
+tests that need more and skips without it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Real third-party files shipped with the tests (see its README.md).
+TEST_DATA = REPO / 'tests' / 'data'
 
 
 def shared_dir() -> Path | None:
@@ -29,20 +37,20 @@ def real_data() -> Path:
 
 
 @pytest.fixture(scope='session')
-def czii_json_runs(real_data) -> dict[str, Path]:
+def czii_json_runs() -> dict[str, Path]:
     """The two runs whose original Kaggle overlay JSON files we have."""
     return {
-        'TS_5_4': real_data
+        'TS_5_4': TEST_DATA
         / 'czii10440-picks-henriupton99/ExperimentRuns/TS_5_4/Picks',
-        'TS_99_9': real_data
+        'TS_99_9': TEST_DATA
         / 'czii10440-picks-molokhovdmitry/ExperimentRuns/TS_99_9/Picks',
     }
 
 
 @pytest.fixture(scope='session')
-def czii_csv(real_data) -> Path:
+def czii_csv() -> Path:
     """All 1269 real CZII training picks as CSV."""
-    return real_data / 'czii10440-labels-christofhenkel/train_folded_v1.csv'
+    return TEST_DATA / 'czii10440-labels-christofhenkel/train_folded_v1.csv'
 
 
 def picks_files(out: Path, run: str) -> list[Path]:

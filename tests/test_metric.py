@@ -3,9 +3,6 @@ compared on random cases, the real CZII labels, and threshold search."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +20,6 @@ from napari_cryopick.picks import concat, empty_picks, make_picks
 
 APO = 'apo-ferritin'
 RADIUS = {c.name: c.radius for c in CZII_CLASSES}
-REAL_LABELS = Path('data/real/czii10440-labels-christofhenkel')
 
 
 def picks(run, cls, xyz, **columns):
@@ -442,17 +438,9 @@ def test_matches_literal_implementation(seed):
 # --- the real CZII training labels ---------------------------------------
 
 
-def shared_dir() -> Path:
-    env = os.environ.get('CRYOPICK_SHARED')
-    return Path(env) if env else Path(__file__).parents[2] / 'shared'
-
-
 @pytest.fixture(scope='module')
-def czii_labels():
-    path = shared_dir() / REAL_LABELS / 'train_folded_v1.csv'
-    if not path.is_file():
-        pytest.skip(f'real CZII labels not found at {path}')
-    labels = pd.read_csv(path).rename(columns={'experiment': 'run'})
+def czii_labels(czii_csv):
+    labels = pd.read_csv(czii_csv).rename(columns={'experiment': 'run'})
     xyz = labels[['x', 'y', 'z']].to_numpy()
     return make_picks(labels['run'], labels['particle_type'], xyz)
 

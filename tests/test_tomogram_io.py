@@ -19,6 +19,7 @@ from napari_cryopick.io.mrc import read_mrc, write_mrc
 from napari_cryopick.io.ome_zarr import read_ome_zarr
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.tomogram import block_mean, run_name_for
+from tests.conftest import TEST_DATA
 
 # The CZII portal's .zattrs for TS_5_4 denoised, verbatim (COMPETITION §3.2).
 CZII_ZATTRS = """\
@@ -513,9 +514,8 @@ def test_mrc_voxel_size_zero(tmp_path, volume):
     assert_error(lambda: read_mrc(path), path, 'voxel size is 0')
 
 
-def test_real_mrc(real_data):
-    # conftest's real_data skips when ../shared (or CRYOPICK_SHARED) is absent.
-    folder = real_data / 'emdb3883-ribosome-zarr-particle-tools'
+def test_real_mrc():
+    folder = TEST_DATA / 'emdb3883-ribosome-zarr-particle-tools'
     tomo = read_mrc(folder / 'ribo80s_emd_3883_866_64_resized.mrc')
     assert tomo.run == 'ribo80s_emd_3883_866_64_resized'
     assert tomo.shape == (64, 64, 64)
