@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_cryopick.cli import main
@@ -87,6 +88,41 @@ def test_score_writes_json_and_takes_csv(
     )
     assert json.loads(report.read_text())['score'] == 1.0
     assert capsys.readouterr().out.strip().endswith('score: 1.0000')
+
+
+def test_score_refuses_what_matched_nothing(
+    czii_json_runs, czii_csv, tmp_path, capsys, caplog
+):
+    ts_5_4 = czii_json_runs['TS_5_4'].parents[2]
+    ts_99_9 = czii_json_runs['TS_99_9'].parents[2]
+    # No run in common: not a 0.0000 that looks like a result.
+    assert main(['score', str(ts_5_4), str(ts_99_9)]) == 1
+    captured = capsys.readouterr()
+    assert 'score:' not in captured.out
+    assert f'{ts_99_9}: no run in common with {ts_5_4}' in captured.err
+    assert 'runs TS_99_9 against TS_5_4' in captured.err
+    # A mistyped user id names the users there are.
+    argv = ['score', str(ts_5_4), str(ts_5_4), '--user-id', 'curaton']
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no picks of user 'curaton' (its users: curation)" in err
+    argv = ['score', str(ts_5_4), str(ts_5_4), '--session-id', '1']
+    assert main(argv) == 1
+    assert "no picks of session '1'" in capsys.readouterr().err
+    # Class names the metric does not know.
+    renamed = pd.read_csv(czii_csv)
+    renamed['particle_type'] = 'ribo'
+    other = tmp_path / 'renamed.csv'
+    renamed.to_csv(other, index=False)
+    assert main(['score', str(czii_csv), str(other)]) == 1
+    assert 'no class the metric knows (classes ribo;' in (
+        capsys.readouterr().err
+    )
+    # Runs the reference lacks are ignored, and the log says so.
+    caplog.set_level('WARNING')
+    assert main(['score', str(ts_5_4), str(czii_csv)]) == 0
+    assert 'runs not in' in caplog.text
+    assert 'TS_6_4' in caplog.text
 
 
 def test_export_round_trip(project, tmp_path, capsys):

@@ -276,3 +276,53 @@ def test_mined_negatives_are_the_unlabelled_proposals(
         model, LabelledRun(run.tomogram, run.picks, None, proposals)
     )
     assert pk.positions(given.negatives).tolist() == [far]
+
+
+def test_a_worse_model_is_kept_aside(base, project, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from napari_cryopick.model import finetune as ft
+
+    scores = iter([0.9, 0.5, 0.9, 0.5])
+    monkeypatch.setattr(ft, 'score_runs', lambda model, runs: next(scores))
+    out = tmp_path / 'ft.safetensors'
+    settings = replace(FAST, train=replace(FAST.train, steps=2))
+    args = ([_run(project, 'TS_sim_1')], out, settings)
+    held = [_run(project, 'TS_sim_2')]
+    result = finetune(load_checkpoint(base), *args, held_out=held)
+    # out holds the starting model, byte for byte in its weights.
+    assert result.worse == tmp_path / 'ft-worse.safetensors'
+    start, kept = load_file(str(base)), load_file(str(out))
+    assert all(torch.equal(start[k], kept[k]) for k in start)
+    worse = load_file(str(result.worse))
+    assert any(not torch.equal(start[k], worse[k]) for k in start)
+    card = load_checkpoint(out).card
+    assert card['name'] == 'tiny'
+    assert card['finetune']['kept'].startswith('starting model')
+    assert (card['finetune']['before'], card['finetune']['after']) == (
+        0.9,
+        0.5,
+    )
+    # Told to keep it, out is the fine-tuned model.
+    keep = replace(settings, keep_worse=True)
+    result = finetune(load_checkpoint(base), [args[0][0]], out, keep, held)
+    assert result.worse is None
+    assert load_checkpoint(out).card['name'] == 'tiny-finetuned'
+
+
+def test_finetune_command_says_when_it_got_worse(
+    base, project, tmp_path, caplog, monkeypatch
+):
+    from napari_cryopick.model import finetune as ft
+
+    scores = iter([0.9, 0.5])
+    monkeypatch.setattr(ft, 'score_runs', lambda model, runs: next(scores))
+    caplog.set_level('INFO')
+    out = tmp_path / 'cli.safetensors'
+    argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]
+    assert main([*argv, '--runs', 'TS_sim_1', '--steps', '2']) == 0
+    assert (
+        'WARNING: fine-tuning made the held-out F4 worse (0.9000 -> 0.5000)'
+    ) in caplog.text
+    assert 'cli-worse.safetensors' in caplog.text
+    assert '--keep-worse' in caplog.text

@@ -176,3 +176,80 @@ def test_predict_with_an_ensemble(project, checkpoint, tmp_path, capsys):
     capsys.readouterr()
     assert predict('bad', checkpoint, coarse) == 1
     assert 'ensemble' in capsys.readouterr().err
+
+
+def test_resume_is_keyed_on_model_and_settings(
+    project, checkpoint, tmp_path, capsys, caplog
+):
+    from napari_cryopick.model.checkpoint import (
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    out = tmp_path / 'out'
+    base = ['predict', str(project), '--out', str(out)]
+    argv = [*base, '--model', str(checkpoint)]
+    assert main(argv) == 0
+    record = (
+        out / 'ExperimentRuns' / 'TS_sim_1' / '.cryopick' / 'cryopick_0.json'
+    )
+    body = json.loads(record.read_text())
+    assert body['settings']['tta'] is False
+    assert [m['name'] for m in body['model']] == ['tiny']
+    stamps = [f.stat().st_mtime_ns for f in picks_files(out, 'TS_sim_1')]
+    capsys.readouterr()
+    # Another setting: refused before any run is picked, picks untouched.
+    assert main([*argv, '--tta']) == 1
+    err = capsys.readouterr().err
+    assert 'run TS_sim_1 already has picks' in err
+    assert 'tta=False (now True)' in err
+    assert '--force' in err
+    assert stamps == [
+        f.stat().st_mtime_ns for f in picks_files(out, 'TS_sim_1')
+    ]
+    # Another model with the same name but other weights: refused too.
+    model = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        next(model.network.parameters()).add_(1.0)
+    other = save_checkpoint(
+        tmp_path / 'o.safetensors', model.network, model.card
+    )
+    assert main([*base, '--model', str(other)]) == 1
+    assert 'another model (tiny)' in capsys.readouterr().err
+    # The same model and settings skip; --force redoes and re-records.
+    caplog.set_level('INFO')
+    caplog.clear()
+    assert main(argv) == 0
+    assert caplog.text.count('skipped') == 3
+    assert main([*argv, '--tta', '--force']) == 0
+    assert json.loads(record.read_text())['settings']['tta'] is True
+    caplog.clear()
+    assert main([*argv, '--tta']) == 0
+    assert caplog.text.count('skipped') == 3
+    # Picks that no record explains are not trusted, nor replaced.
+    record.unlink()
+    assert main([*argv, '--tta']) == 1
+    assert 'no record of the model and settings' in capsys.readouterr().err
+
+
+def test_predict_checks_its_outputs_before_picking(
+    project, checkpoint, tmp_path, capsys, monkeypatch
+):
+    from napari_cryopick.model import predict as predict_module
+
+    def boom(*args, **kwargs):
+        raise AssertionError('the model ran')
+
+    monkeypatch.setattr(predict_module, 'predict_tomogram', boom)
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('keep')
+    for out in (blocker, blocker / 'inside'):
+        argv = ['predict', str(project), '--out', str(out)]
+        assert main([*argv, '--model', str(checkpoint)]) == 1
+        err = capsys.readouterr().err
+        assert f'{blocker} is a file, not a folder' in err
+    argv = ['predict', str(project), '--out', str(tmp_path / 'o')]
+    argv += ['--model', str(checkpoint), '--csv', str(tmp_path)]
+    assert main(argv) == 1
+    assert f'{tmp_path}: is a folder, not a file' in capsys.readouterr().err
+    assert blocker.read_text() == 'keep'

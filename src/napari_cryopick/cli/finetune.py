@@ -41,8 +41,24 @@ def add_parser(commands) -> None:
         help='the picks miss particles: do not take the starting '
         "model's proposals away from every pick as hard negatives",
     )
-    parser.add_argument('--tomo-type', default='denoised')
-    parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument(
+        '--keep-worse',
+        action='store_true',
+        help='write the fine-tuned model to --out even if it scores worse '
+        'on the held-out runs than the starting model (by default the '
+        'better one is kept there and the worse one goes beside it)',
+    )
+    parser.add_argument(
+        '--tomo-type',
+        default='denoised',
+        help='tomogram type in the project (default: denoised)',
+    )
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=0,
+        help='torch CPU threads (default: all cores)',
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,7 +77,10 @@ def run(args) -> int:
     if args.threads:
         config = replace(config, threads=args.threads)
     settings = replace(
-        settings, train=config, mine_negatives=not args.incomplete_labels
+        settings,
+        train=config,
+        mine_negatives=not args.incomplete_labels,
+        keep_worse=args.keep_worse,
     )
     model = load_checkpoint(args.init)
     result = finetune(
@@ -77,6 +96,23 @@ def run(args) -> int:
         log.info(
             'held-out F4 (%s): before %.4f, after %.4f',
             ', '.join(r.tomogram.run for r in held_out),
+            result.before,
+            result.after,
+        )
+    if result.worse is not None:
+        log.warning(
+            'WARNING: fine-tuning made the held-out F4 worse (%.4f -> '
+            '%.4f): %s holds the starting model; the fine-tuned one is %s '
+            '(--keep-worse writes it to --out)',
+            result.before,
+            result.after,
+            result.path,
+            result.worse,
+        )
+    elif held_out and result.after < result.before:
+        log.warning(
+            'WARNING: fine-tuning made the held-out F4 worse (%.4f -> '
+            '%.4f); kept anyway (--keep-worse)',
             result.before,
             result.after,
         )

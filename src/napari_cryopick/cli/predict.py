@@ -64,6 +64,7 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     """Predict every run of every input; 1 if some runs failed."""
     from napari_cryopick import picks as pk
+    from napari_cryopick.io.atomic import check_path
     from napari_cryopick.io.kaggle_csv import write_picks_csv
     from napari_cryopick.model.batch import run_dask, run_serial
     from napari_cryopick.model.jobs import (
@@ -71,11 +72,12 @@ def run(args) -> int:
         cached_model,
         expand_inputs,
     )
+    from napari_cryopick.model.record import check_runs
 
     if args.workers < 0:
         raise CryopickError(f'--workers must be 0 or more, not {args.workers}')
     jobs = expand_inputs(args.inputs, args.tomo_type)
-    cached_model(tuple(args.model or ()))  # bad checkpoints fail here, once
+    models = cached_model(tuple(args.model or ()))  # bad ones fail here
     options = PredictOptions(
         out=args.out,
         model=tuple(args.model or ()),
@@ -85,6 +87,12 @@ def run(args) -> int:
         force=args.force,
         threads=args.threads,
     )
+    # Outputs are checked before any run is picked: a wrong --out or
+    # picks of other settings fail now, not after hours of inference.
+    first = models[0] if isinstance(models, list) else models
+    check_runs(options, [j.run for j in jobs], first.classes)
+    if args.csv:
+        check_path(args.csv)
     start = time.perf_counter()
     with _Reporter(len(jobs)) as report:
         if args.workers or args.scheduler:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 from napari_cryopick.io.atomic import write_text
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(commands) -> None:
@@ -36,7 +39,11 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     """Score and print the per-class table, ``score: 0.XXXX`` last."""
     from napari_cryopick.io.sources import read_picks
-    from napari_cryopick.metric import format_score_table, score_picks
+    from napari_cryopick.metric import (
+        check_overlap,
+        format_score_table,
+        score_picks,
+    )
 
     reference = read_picks(args.reference, origin='reference')
     candidate = read_picks(
@@ -45,6 +52,9 @@ def run(args) -> int:
         session_id=args.session_id,
         origin='model',
     )
+    names = (str(args.reference), str(args.candidate))
+    for warning in check_overlap(reference, candidate, names=names):
+        log.warning('warning: %s', warning)
     result = score_picks(reference, candidate)
     if args.json:
         write_text(args.json, json.dumps(_as_dict(result), indent=2) + '\n')

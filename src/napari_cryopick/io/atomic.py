@@ -54,11 +54,7 @@ def check_parent(path: str | Path) -> Path:
         If a parent is a regular file or cannot be created.
     """
     path = Path(path)
-    for parent in [path.parent, *path.parent.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise input_error(path, f'{parent} is a file, not a folder')
-        if parent.exists():
-            break
+    _check_parents(path, path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -66,6 +62,42 @@ def check_parent(path: str | Path) -> Path:
             path, f'cannot create folder ({err.strerror})'
         ) from None
     return path
+
+
+def check_path(path: str | Path, folder: bool = False) -> Path:
+    """Refuse an output path that a file stands in the way of; create none.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file or folder about to be written.
+    folder : bool
+        ``path`` itself is to be a folder (else a file).
+
+    Returns
+    -------
+    Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    CryopickError
+        If a parent (or, for a folder, ``path`` itself) is a regular
+        file, or a file's ``path`` is a folder.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise input_error(path, 'is a folder, not a file')
+    _check_parents(path, path if folder else path.parent)
+    return path
+
+
+def _check_parents(path: Path, first: Path) -> None:
+    for parent in [first, *first.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise input_error(path, f'{parent} is a file, not a folder')
+        if parent.exists():
+            break
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -131,10 +131,18 @@ def _picks_files(path: Path) -> list[Path]:
 
 
 def _select(path, table, user_id, session_id) -> pd.DataFrame:
-    if user_id is not None:
-        table = table[table['user_id'] == user_id]
-    if session_id is not None:
-        table = table[table['session_id'] == session_id]
+    for column, wanted in (('user_id', user_id), ('session_id', session_id)):
+        if wanted is None:
+            continue
+        chosen = table[column] == wanted
+        if len(table) and not chosen.any():
+            # A mistyped id would otherwise read as "no picks", score 0.
+            here = ', '.join(sorted(set(table[column]))[:10])
+            kind = column.replace('_id', '')
+            raise input_error(
+                path, f'no picks of {kind} {wanted!r} (its {kind}s: {here})'
+            )
+        table = table[chosen]
     owners = table[['run', 'particle_type', 'user_id', 'session_id']]
     per_file = owners.drop_duplicates().groupby(['run', 'particle_type'])
     if len(table) and per_file.size().max() > 1:

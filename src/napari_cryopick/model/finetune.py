@@ -82,6 +82,11 @@ class FinetuneSettings:
         their class radius are false positives the user would delete,
         and join the run's negatives. This is what a user who corrects
         every pick of a tomogram leaves behind.
+    keep_worse : bool
+        Keep the fine-tuned model as ``out`` even when it scores worse
+        than the starting model on the held-out runs. By default the
+        better model is kept: ``out`` then holds the starting model and
+        the fine-tuned one goes beside it (:func:`worse_path`).
     """
 
     train: TrainConfig = field(
@@ -99,6 +104,7 @@ class FinetuneSettings:
     retune_thresholds: bool = True
     tune_share: float = 0.0
     mine_negatives: bool = True
+    keep_worse: bool = False
 
 
 @dataclass
@@ -127,7 +133,12 @@ class LabelledRun:
 
 @dataclass
 class FinetuneResult:
-    """What :func:`finetune` produced."""
+    """What :func:`finetune` produced.
+
+    ``worse`` is the fine-tuned checkpoint set aside when it scored
+    worse on the held-out runs than the starting model, which ``path``
+    then holds (``None`` otherwise).
+    """
 
     path: Path
     card: dict
@@ -136,6 +147,7 @@ class FinetuneResult:
     steps: int
     cancelled: bool
     seconds: float
+    worse: Path | None = None
 
 
 def finetune(
@@ -215,6 +227,12 @@ def finetune(
     after = score_runs(tuned, held_out) if held_out else None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
+    worse = None
+    if _is_worse(before, after) and not settings.keep_worse:
+        worse = worse_path(out)
+        save_checkpoint(worse, tuned.network, card)
+        card = _kept_card(model, card, worse)
+        save_checkpoint(out, model.network, card)
     return FinetuneResult(
         out,
         card,
@@ -223,7 +241,29 @@ def finetune(
         result.steps_done,
         False,
         time.perf_counter() - start,
+        worse,
     )
+
+
+def _is_worse(before: float | None, after: float | None) -> bool:
+    return before is not None and after is not None and after < before
+
+
+def worse_path(out: str | Path) -> Path:
+    """Return where a fine-tuned model worse than its start is kept."""
+    out = Path(out)
+    return out.with_name(f'{out.stem}-worse{out.suffix or ".safetensors"}')
+
+
+def _kept_card(model: LoadedModel, card: dict, worse: Path) -> dict:
+    """Return the starting model's card, saying why it was kept."""
+    kept = copy.deepcopy(model.card)
+    kept['finetune'] = {
+        **card['finetune'],
+        'kept': 'starting model: fine-tuning lowered the held-out score',
+        'worse_checkpoint': str(worse),
+    }
+    return kept
 
 
 def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:

@@ -170,13 +170,14 @@ def predict_job(job: Job, options: PredictOptions) -> Outcome:
 
 def _predict(job: Job, options: PredictOptions):
     from napari_cryopick.io.sources import open_tomogram
+    from napari_cryopick.model import record
     from napari_cryopick.model.infer import InferenceSettings
     from napari_cryopick.model.predict import PickSettings, predict_tomogram
 
     models = cached_model(options.model)
     model = models[0] if isinstance(models, list) else models
     files = output_files(options, job.run, model.classes)
-    if not options.force and all(f.exists() for f in files):
+    if record.check_run(options, job.run, files):
         return pk.concat(read_picks_json(f) for f in files), True
     run = job.run if job.in_project else None
     tomogram = open_tomogram(job.source, run, job.tomo_type)
@@ -199,8 +200,14 @@ def _write_run(table, options, run: str, model, voxel_size) -> None:
     """Write one run's picks (every class, even empty) and the config.
 
     Each file is renamed into place; the run counts as done only when
-    every class's file exists, so a killed job is redone, never trusted.
+    every class's file exists and the record of the model and settings
+    that made them, written last, matches. The old record goes first,
+    so a job killed half-way is redone, never trusted.
     """
+    from napari_cryopick.model import record
+
+    path = record.record_path(options, run)
+    path.unlink(missing_ok=True)
     write_picks_json(
         table,
         options.out,
@@ -212,3 +219,4 @@ def _write_run(table, options, run: str, model, voxel_size) -> None:
         overwrite=True,
     )
     write_copick_config(options.out, model.classes)
+    record.write_record(path, record.make_record(options))
