@@ -57,7 +57,7 @@ def read_tomogram_layers(path) -> list[tuple]:
 
 
 def get_picks_reader(path):
-    """Return a reader for copick/Kaggle picks JSON or CSV, or ``None``."""
+    """Return a reader for picks JSON, CSV or STAR, or ``None``."""
     if isinstance(path, list):
         return None
     path = Path(path)
@@ -65,7 +65,62 @@ def get_picks_reader(path):
         return read_picks_layers
     if path.suffix.lower() == '.csv' and _is_picks_csv(path):
         return read_picks_layers
+    if path.suffix.lower() == '.star' and _is_particles_star(path):
+        return read_star_layers
     return None
+
+
+def _is_particles_star(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding='utf-8', errors='replace')[:16384]
+    except OSError:
+        return False
+    return any(
+        f'_{column} ' in head or f'_{column}\n' in head
+        for column in ('rlnCenteredCoordinateXAngst', 'rlnCoordinateX')
+    )
+
+
+def viewer_geometries() -> dict:
+    """Tomogram geometries of the 3-D Image layers in the current viewer.
+
+    A STAR file's centred coordinates need the tomogram's size, which a
+    reader or writer is not handed; the tomogram open in the viewer is the
+    one the user means. Keyed by the run in the layer's cryopick metadata,
+    else the layer name.
+    """
+    import napari
+
+    from napari_cryopick.io.star import TomogramGeometry
+    from napari_cryopick.layers import META_KEY
+
+    viewer = napari.current_viewer()
+    out = {}
+    for layer in viewer.layers if viewer is not None else ():
+        if not isinstance(layer, napari.layers.Image) or layer.ndim < 3:
+            continue
+        run = (layer.metadata.get(META_KEY) or {}).get('run') or layer.name
+        shape = tuple(int(n) for n in layer.level_shapes[0][-3:])
+        scale = tuple(float(s) for s in layer.scale[-3:])
+        out[str(run)] = TomogramGeometry(str(run), shape, scale)
+    return out
+
+
+def read_star_layers(path) -> list[tuple]:
+    """Read a RELION 5 / RELION 4 / Warp STAR file as Points layers.
+
+    Centred (RELION 5) coordinates take the tomogram size from the
+    tomogram open in the viewer; an error says so when none is.
+    """
+    from napari_cryopick.io.star import match_geometry, read_star
+    from napari_cryopick.layers import picks_to_layer_data
+
+    geometries = viewer_geometries()
+    table = read_star(path, geometries)
+    runs = [match_geometry(r, geometries) for r in table['run'].unique()]
+    known = [g for g in runs if g is not None]
+    voxel = known[0].voxel_size_zyx if known else 10.012444
+    return picks_to_layer_data(table, voxel)
 
 
 def _is_picks_json(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""napari writers: Points layers to copick JSON or a Kaggle CSV."""
+"""napari writers: Points layers to copick JSON, a Kaggle CSV or STAR."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def write_kaggle_csv(path: str, layer_data: list) -> list[str]:
     """Write Points layers as one Kaggle submission CSV at ``path``."""
     table = _table(layer_data)
     return [str(write_picks_csv(table, path, include_score=True))]
+
+
+def write_star_relion5(path: str, layer_data: list) -> list[str]:
+    """Write Points layers as a RELION 5 particles STAR file at ``path``.
+
+    RELION 5 coordinates are centred on the tomogram, so its size comes
+    from the tomogram open in the viewer (its Image layer).
+    """
+    from napari_cryopick._reader import viewer_geometries
+    from napari_cryopick.io.star import RELION5, write_star
+
+    table = _table(layer_data)
+    files = write_star(
+        table, path, RELION5, viewer_geometries(), overwrite=True
+    )
+    return [str(f) for f in files]

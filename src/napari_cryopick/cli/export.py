@@ -1,4 +1,4 @@
-"""``cryopick export PICKS --to {copick,csv} OUT``: convert picks."""
+"""``cryopick export PICKS --to {copick,csv,star,relion4} OUT``."""
 
 from __future__ import annotations
 
@@ -7,22 +7,47 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+FORMATS = ('copick', 'csv', 'star', 'relion4')
+
 
 def add_parser(commands) -> None:
     """Register the ``export`` subcommand."""
     parser = commands.add_parser(
         'export',
-        help='convert picks to copick JSON or a Kaggle CSV',
-        description='Read PICKS (project, Picks folder, JSON or CSV) and '
-        'write them as a copick project (OUT/ExperimentRuns/<run>/Picks/'
-        '<user>_<session>_<object>.json and OUT/copick_config.json) or a '
-        'Kaggle submission CSV.',
+        help='convert picks to copick JSON, a Kaggle CSV or RELION STAR',
+        description='Read PICKS (project, Picks folder, JSON, CSV or STAR) '
+        'and write them as a copick project (OUT/ExperimentRuns/<run>/Picks/'
+        '<user>_<session>_<object>.json and OUT/copick_config.json), a '
+        'Kaggle submission CSV, a RELION 5 particles STAR file (--to star: '
+        'Å centred on each tomogram, so --tomograms is needed) or a RELION '
+        '4 one (--to relion4: pixels of --voxel-size, default the '
+        "tomogram's).",
     )
     parser.add_argument('picks', type=Path, help='picks to convert')
+    parser.add_argument('--to', choices=FORMATS, required=True, help='format')
     parser.add_argument(
-        '--to', choices=('copick', 'csv'), required=True, help='format'
+        'out', type=Path, help='output folder, CSV file or STAR file'
     )
-    parser.add_argument('out', type=Path, help='output folder or CSV file')
+    parser.add_argument(
+        '--tomograms',
+        type=Path,
+        metavar='SOURCE',
+        help='the tomograms the picks belong to (project, MRC or OME-Zarr '
+        'tomogram, a folder of them, or a RELION tomograms.star): their '
+        'sizes and voxel sizes convert STAR coordinates',
+    )
+    parser.add_argument(
+        '--voxel-size',
+        type=float,
+        metavar='Å',
+        help='pixel size of RELION 4 / Warp pixel coordinates, written '
+        '(--to relion4) or read (a STAR PICKS)',
+    )
+    parser.add_argument(
+        '--split-classes',
+        action='store_true',
+        help='STAR: one file per class, OUT_<class>.star',
+    )
     parser.add_argument(
         '--user-id', default='cryopick', help='copick user id to write'
     )
@@ -46,20 +71,70 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     """Read the picks and write them in the chosen format."""
+    from napari_cryopick.io.sources import read_picks, source_classes
+
+    classes = source_classes(args.tomograms)
+    table = read_picks(
+        args.picks,
+        user_id=args.from_user,
+        session_id=args.from_session,
+        tomograms=args.tomograms,
+        voxel_size=args.voxel_size,
+        classes=classes,
+    )
+    if args.to in ('star', 'relion4'):
+        files = _write_star(args, table, classes)
+    elif args.to == 'csv':
+        from napari_cryopick.io.kaggle_csv import write_picks_csv
+
+        files = [
+            write_picks_csv(
+                table,
+                args.out,
+                include_score=args.score,
+                overwrite=args.overwrite,
+            )
+        ]
+    else:
+        files = _write_copick(args, table)
+    log.info(
+        'wrote %d picks in %d files to %s', len(table), len(files), args.out
+    )
+    return 0
+
+
+def _write_star(args, table, classes) -> list[Path]:
+    from napari_cryopick.errors import input_error
+    from napari_cryopick.io.sources import tomogram_geometries
+    from napari_cryopick.io.star import RELION4, RELION5, write_star
+
+    flavour = RELION5 if args.to == 'star' else RELION4
+    if args.tomograms is None and (flavour == RELION5 or not args.voxel_size):
+        need = (
+            'centred Å coordinates (RELION 5) need the tomograms'
+            if flavour == RELION5
+            else 'pixel coordinates need --voxel-size or the tomograms'
+        )
+        raise input_error(args.out, f'{need}: give --tomograms SOURCE')
+    geometries = (
+        tomogram_geometries(args.tomograms) if args.tomograms else None
+    )
+    return write_star(
+        table,
+        args.out,
+        flavour,
+        geometries,
+        voxel_size=args.voxel_size,
+        classes=classes,
+        split_classes=args.split_classes,
+        overwrite=args.overwrite,
+    )
+
+
+def _write_copick(args, table) -> list[Path]:
     from napari_cryopick.io.copick_config import write_copick_config
     from napari_cryopick.io.copick_json import write_picks_json
-    from napari_cryopick.io.kaggle_csv import write_picks_csv
-    from napari_cryopick.io.sources import read_picks
 
-    table = read_picks(
-        args.picks, user_id=args.from_user, session_id=args.from_session
-    )
-    if args.to == 'csv':
-        write_picks_csv(
-            table, args.out, include_score=args.score, overwrite=args.overwrite
-        )
-        log.info('wrote %d picks to %s', len(table), args.out)
-        return 0
     files = write_picks_json(
         table,
         args.out,
@@ -68,7 +143,4 @@ def run(args) -> int:
         overwrite=args.overwrite,
     )
     write_copick_config(args.out)
-    log.info(
-        'wrote %d picks in %d files under %s', len(table), len(files), args.out
-    )
-    return 0
+    return files

@@ -19,8 +19,9 @@ def add_parser(commands) -> None:
         help='score picks against reference picks (CZII F-beta, beta 4)',
         description='Score CANDIDATE picks against REFERENCE picks with '
         'the CZII Kaggle metric. Each is a project folder (ExperimentRuns '
-        'itself or under overlay/), a Picks folder, a picks JSON or a '
-        'Kaggle CSV.',
+        'itself or under overlay/), a Picks folder, a picks JSON, a '
+        'Kaggle CSV or a RELION 5 / RELION 4 / Warp STAR file (with '
+        '--tomograms for its coordinates).',
     )
     parser.add_argument('reference', type=Path, help='reference picks')
     parser.add_argument('candidate', type=Path, help='picks to score')
@@ -33,24 +34,43 @@ def add_parser(commands) -> None:
     parser.add_argument(
         '--session-id', help='read only this copick session of CANDIDATE'
     )
+    parser.add_argument(
+        '--tomograms',
+        type=Path,
+        metavar='SOURCE',
+        help='tomograms whose sizes and voxel sizes convert STAR '
+        'coordinates (project, tomogram, folder of them, tomograms.star)',
+    )
+    parser.add_argument(
+        '--voxel-size',
+        type=float,
+        metavar='Å',
+        help='pixel size of RELION 4 / Warp STAR pixel coordinates',
+    )
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     """Score and print the per-class table, ``score: 0.XXXX`` last."""
-    from napari_cryopick.io.sources import read_picks
+    from napari_cryopick.io.sources import read_picks, source_classes
     from napari_cryopick.metric import (
         check_overlap,
         format_score_table,
         score_picks,
     )
 
-    reference = read_picks(args.reference, origin='reference')
+    star = {
+        'tomograms': args.tomograms,
+        'voxel_size': args.voxel_size,
+        'classes': source_classes(args.tomograms),
+    }
+    reference = read_picks(args.reference, origin='reference', **star)
     candidate = read_picks(
         args.candidate,
         user_id=args.user_id,
         session_id=args.session_id,
         origin='model',
+        **star,
     )
     names = (str(args.reference), str(args.candidate))
     for warning in check_overlap(reference, candidate, names=names):

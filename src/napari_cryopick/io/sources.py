@@ -7,6 +7,7 @@ anything they cannot read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,12 @@ from napari_cryopick.io.kaggle_csv import read_picks_csv
 if TYPE_CHECKING:
     import pandas as pd
 
+    from napari_cryopick.classes import ParticleClass
+    from napari_cryopick.io.star import TomogramGeometry
     from napari_cryopick.io.tomogram import Tomogram
 
 MRC_SUFFIXES = ('.mrc', '.rec', '.map', '.mrcs', '.st', '.ali')
+STAR_SUFFIX = '.star'
 
 
 def open_tomogram(
@@ -72,25 +76,108 @@ def _only_run(project: Path) -> str:
     return runs[0]
 
 
+def tomogram_geometries(
+    source: str | Path, tomo_type: str = prj.DEFAULT_TOMO_TYPE
+) -> dict[str, TomogramGeometry]:
+    """Size and voxel size of each tomogram in ``source``, from headers.
+
+    Only metadata is read (MRC headers, OME-Zarr attributes), never the
+    voxels.
+
+    Parameters
+    ----------
+    source : str or Path
+        A project (every run with a ``tomo_type`` tomogram), a tomogram
+        (MRC file or OME-Zarr store), a folder of them, or a RELION
+        ``tomograms.star``.
+    tomo_type : str
+        Tomogram type in a project.
+
+    Returns
+    -------
+    dict of str to TomogramGeometry
+        By run name.
+    """
+    from napari_cryopick.io.star import (
+        is_tomogram_set,
+        read_relion_tomograms,
+    )
+
+    path = Path(source)
+    if not path.exists():
+        raise input_error(path, 'no such file or folder')
+    if is_tomogram_set(path):
+        return read_relion_tomograms(path)
+    if prj.is_project(path) and not prj.is_zarr_store(path):
+        runs = prj.tomogram_runs(path)
+        tomograms = [open_tomogram(path, run, tomo_type) for run in runs]
+    elif path.is_dir() and not prj.is_zarr_store(path):
+        tomograms = [open_tomogram(p) for p in _tomogram_files(path)]
+    else:
+        tomograms = [open_tomogram(path)]
+    return _by_run(path, tomograms)
+
+
+def _tomogram_files(folder: Path) -> list[Path]:
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith('.')
+        and (
+            (p.is_file() and p.suffix.lower() in MRC_SUFFIXES)
+            or prj.is_zarr_store(p)
+        )
+    )
+    if not found:
+        raise input_error(
+            folder, 'no tomograms here (MRC files or OME-Zarr stores)'
+        )
+    return found
+
+
+def _by_run(path: Path, tomograms) -> dict[str, TomogramGeometry]:
+    from napari_cryopick.io.star import geometry_of
+
+    out = {}
+    for tomogram in tomograms:
+        if tomogram.run in out:
+            raise input_error(
+                path, f'holds two tomograms named {tomogram.run!r}'
+            )
+        out[tomogram.run] = geometry_of(tomogram)
+    return out
+
+
 def read_picks(
     source: str | Path,
     *,
     user_id: str | None = None,
     session_id: str | None = None,
     origin: str = 'user',
+    tomograms: str | Path | Mapping[str, TomogramGeometry] | None = None,
+    voxel_size: float | None = None,
+    classes: tuple[ParticleClass, ...] | None = None,
 ) -> pd.DataFrame:
-    """Read picks from a JSON file, a CSV file, or a folder of picks.
+    """Read picks from a JSON, CSV or STAR file, or a folder of picks.
 
     Parameters
     ----------
     source : str or Path
-        A copick/Kaggle picks JSON file, a Kaggle CSV, a ``Picks`` folder,
-        a run folder, or a project (``ExperimentRuns`` itself, under
+        A copick/Kaggle picks JSON file, a Kaggle CSV, a RELION 5 / RELION
+        4 / Warp STAR file, a folder of STAR files, a ``Picks`` folder, a
+        run folder, or a project (``ExperimentRuns`` itself, under
         ``overlay/``, or a ``copick_config.json``).
     user_id, session_id : str, optional
         Keep only the picks of this copick user / session.
     origin : str
         Value of the ``origin`` column.
+    tomograms : str, Path or mapping of str to TomogramGeometry, optional
+        Where STAR coordinates get their tomogram sizes and voxel sizes
+        (see :func:`tomogram_geometries`), or those geometries by run.
+    voxel_size : float, optional
+        Pixel size in Å of STAR pixel coordinates.
+    classes : tuple of ParticleClass, optional
+        Class table for STAR ``rlnClassNumber`` (default: CZII).
 
     Returns
     -------
@@ -108,12 +195,44 @@ def read_picks(
         raise input_error(path, 'no such file or folder')
     if path.is_file() and path.suffix.lower() == '.csv':
         return read_picks_csv(path, origin=origin)
+    stars = _star_files(path)
+    if stars:
+        from napari_cryopick.io.star import read_star
+
+        geometries = _geometries(tomograms)
+        return pk.concat(
+            read_star(
+                f,
+                geometries,
+                voxel_size=voxel_size,
+                classes=classes,
+                origin=origin,
+            )
+            for f in stars
+        )
     if path.is_file() and path.name != prj.CONFIG_NAME:
         table = read_picks_json(path, origin=origin)
     else:
         files = _picks_files(path)
         table = pk.concat(read_picks_json(f, origin=origin) for f in files)
     return _select(path, table, user_id, session_id)
+
+
+def _geometries(tomograms) -> Mapping[str, TomogramGeometry] | None:
+    if tomograms is None or isinstance(tomograms, Mapping):
+        return tomograms
+    return tomogram_geometries(tomograms)
+
+
+def _star_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path] if path.suffix.lower() == STAR_SUFFIX else []
+    if prj.is_project(path) or (path / 'Picks').is_dir():
+        return []
+    from napari_cryopick.io.star import is_tomogram_set
+
+    found = sorted(path.glob(f'[!.]*{STAR_SUFFIX}'))
+    return [p for p in found if not is_tomogram_set(p)]
 
 
 def _picks_files(path: Path) -> list[Path]:
@@ -154,3 +273,32 @@ def _select(path, table, user_id, session_id) -> pd.DataFrame:
             'choose one user id and session id',
         )
     return pk.normalize(table)
+
+
+def source_classes(source: str | Path | None) -> tuple[ParticleClass, ...]:
+    """Class table of a project (its copick config), else the CZII one.
+
+    Parameters
+    ----------
+    source : str or Path, optional
+        A project folder or ``copick_config.json``; anything else (a
+        tomogram, a folder of them, None) gives the CZII classes.
+
+    Returns
+    -------
+    tuple of ParticleClass
+        The classes that STAR ``rlnClassNumber`` values refer to.
+    """
+    from napari_cryopick.classes import (
+        classes_from_copick_config,
+        default_classes,
+    )
+
+    if source is not None:
+        path = Path(source)
+        config = (
+            path if path.name == prj.CONFIG_NAME else path / prj.CONFIG_NAME
+        )
+        if config.is_file():
+            return classes_from_copick_config(config)
+    return default_classes()

@@ -1,0 +1,727 @@
+"""STAR particle files: RELION 5, RELION 4/3 and Warp/M (DESIGN §6).
+
+Read and written with the ``starfile`` library. What each flavour means
+(conventions in :mod:`napari_cryopick.coords`, worked example in
+``docs/formats.md``):
+
+- **RELION 5**: ``rlnTomoName`` and ``rlnCenteredCoordinate{X,Y,Z}Angst``,
+  Å from the tomogram centre, so reading and writing need the tomogram's
+  size and voxel size (a :class:`TomogramGeometry` per run).
+- **RELION 4/3**: ``rlnCoordinate{X,Y,Z}`` in pixels, 0 at the first
+  voxel's centre, with ``rlnTomoName`` (RELION 4) or ``rlnMicrographName``
+  (RELION 3, Warp). The pixel size is given, or RELION 4's
+  ``rlnTomoTiltSeriesPixelSize`` in the optics table, or the tomogram's.
+- **Warp/M**: ``rlnCoordinate{X,Y,Z}`` with ``rlnMicrographName``
+  ``<tilt series>.tomostar``; Warp's template matching writes them as
+  fractions of the tomogram's extent (all within [0, 1]).
+
+Every flavour: ``rlnOrigin{X,Y,Z}Angst`` (or ``rlnOrigin{X,Y,Z}`` in
+pixels) is subtracted from the coordinate, after rotating it by
+``rlnTomoSubtomogram{Rot,Tilt,Psi}`` when present (RELION 5);
+``rlnAngle{Rot,Tilt,Psi}`` (ZYZ) become the 4x4 transformation;
+``rlnAutopickFigureOfMerit`` is the score; the class comes from a name
+column or ``rlnClassNumber`` through the class table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from napari_cryopick import coords
+from napari_cryopick import picks as pk
+from napari_cryopick.classes import ParticleClass, default_classes
+from napari_cryopick.errors import input_error
+from napari_cryopick.io.atomic import write_text
+from napari_cryopick.io.tomogram import _SUFFIXES as TOMOGRAM_SUFFIXES
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from napari_cryopick.io.tomogram import Tomogram
+
+RELION5 = 'relion5'
+RELION4 = 'relion4'
+FLAVOURS = (RELION5, RELION4)
+
+#: Our class-name column. RELION defines no label for a class name; it
+#: keeps columns it does not know ("will ignore (but maintain)"), so the
+#: name survives RELION jobs without changing what RELION does.
+NAME_COLUMN = 'cryopickClassName'
+_NAME_COLUMNS = (NAME_COLUMN, 'particle_type', 'pickable_object_name')
+_RUN_COLUMNS = ('rlnTomoName', 'rlnMicrographName')
+_STRING_COLUMNS = [*_RUN_COLUMNS, *_NAME_COLUMNS, 'rlnTomoParticleName']
+
+CENTRED = tuple(f'rlnCenteredCoordinate{a}Angst' for a in 'XYZ')
+PIXELS = tuple(f'rlnCoordinate{a}' for a in 'XYZ')
+ANGLES = ('rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi')
+SUBTOMOGRAM = tuple(f'rlnTomoSubtomogram{a}' for a in ('Rot', 'Tilt', 'Psi'))
+ORIGIN_ANGSTROM = tuple(f'rlnOrigin{a}Angst' for a in 'XYZ')
+ORIGIN_PIXELS = tuple(f'rlnOrigin{a}' for a in 'XYZ')
+SCORE = 'rlnAutopickFigureOfMerit'
+CLASS_NUMBER = 'rlnClassNumber'
+
+#: Warp names its reconstructions ``<tilt series>_<pixel>Apx.mrc`` and
+#: RELION 5 ``rec_<tomo>.mrc``; both should match ``<tomo>`` in a STAR.
+_WARP_SUFFIX = re.compile(r'_\d+(?:\.\d+)?Apx$')
+
+
+@dataclass(frozen=True)
+class TomogramGeometry:
+    """What a STAR conversion needs to know about one tomogram.
+
+    Attributes
+    ----------
+    run : str
+        Run (tomogram) name.
+    shape_zyx : tuple of 3 ints
+        Size in voxels (z, y, x).
+    voxel_size_zyx : tuple of 3 floats
+        Voxel size in Å (z, y, x).
+    """
+
+    run: str
+    shape_zyx: tuple[int, int, int]
+    voxel_size_zyx: tuple[float, float, float]
+
+    @property
+    def centre(self) -> np.ndarray:
+        """RELION 5 centre, x, y, z in Å (:func:`coords.tomogram_centre`)."""
+        return coords.tomogram_centre(self.shape_zyx, self.voxel_size_zyx)
+
+    @property
+    def extent(self) -> np.ndarray:
+        """Size in Å, x, y, z (what Warp's fractions are fractions of)."""
+        return 2.0 * self.centre
+
+    @property
+    def voxel_size(self) -> float:
+        """Voxel size along x in Å."""
+        return float(self.voxel_size_zyx[2])
+
+
+def geometry_of(tomogram: Tomogram) -> TomogramGeometry:
+    """Return the :class:`TomogramGeometry` of an opened tomogram.
+
+    Only its level-0 shape and voxel size, both metadata: no voxels are
+    read.
+    """
+    return TomogramGeometry(
+        tomogram.run,
+        tuple(int(n) for n in tomogram.shape),
+        tuple(float(v) for v in tomogram.scales[0]),
+    )
+
+
+def _strip_suffix(name: str) -> str:
+    for suffix in TOMOGRAM_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _aliases(name: str) -> set[str]:
+    name = str(name)
+    base = name[:-9] if name.endswith('.tomostar') else name
+    # RELION 3 micrograph names are paths, sometimes 'x.st:mrc'.
+    base = base.split(':')[0].rsplit('/', 1)[-1]
+    out = {name, base}
+    for candidate in (base, _WARP_SUFFIX.sub('', base)):
+        out |= {candidate, _strip_suffix(candidate)}
+    out |= {n[4:] for n in list(out) if n.startswith('rec_')}
+    return out
+
+
+def match_geometry(
+    name: str, geometries: Mapping[str, TomogramGeometry]
+) -> TomogramGeometry | None:
+    """Find the tomogram a STAR names (``TS_01``, ``TS_01.tomostar``...).
+
+    Parameters
+    ----------
+    name : str
+        ``rlnTomoName`` or ``rlnMicrographName``.
+    geometries : mapping of str to TomogramGeometry
+        The tomograms given, by run name.
+
+    Returns
+    -------
+    TomogramGeometry or None
+        The tomogram, matched exactly or after removing Warp's
+        ``.tomostar`` and ``_<pixel>Apx`` and RELION's ``rec_``.
+    """
+    if name in geometries:
+        return geometries[name]
+    wanted = _aliases(name)
+    found = [g for key, g in geometries.items() if _aliases(key) & wanted]
+    return found[0] if len(found) == 1 else None
+
+
+def run_from_star_name(name: str) -> str:
+    """Return the run a ``rlnTomoName`` / ``rlnMicrographName`` refers to.
+
+    ``TS_01`` stays; Warp's ``TS_01.tomostar`` and RELION 3's
+    ``tomograms/TS_01/TS_01.mrc`` give ``TS_01``.
+    """
+    name = str(name)
+    if name.endswith('.tomostar'):
+        name = name[:-9]
+    return _strip_suffix(name.split(':')[0].rsplit('/', 1)[-1])
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def read_star(
+    path: str | Path,
+    geometries: Mapping[str, TomogramGeometry] | None = None,
+    *,
+    voxel_size: float | None = None,
+    classes: Sequence[ParticleClass] | None = None,
+    origin: str = 'user',
+) -> pd.DataFrame:
+    """Read a RELION 5, RELION 4/3 or Warp/M particles STAR file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The STAR file.
+    geometries : mapping of str to TomogramGeometry, optional
+        The tomograms, by run name: needed for centred (RELION 5) and
+        fractional (Warp) coordinates, and for pixel coordinates when no
+        pixel size is given or in the file.
+    voxel_size : float, optional
+        Pixel size in Å of ``rlnCoordinate{X,Y,Z}`` (RELION 4/3, Warp);
+        overrides the file's ``rlnTomoTiltSeriesPixelSize``.
+    classes : sequence of ParticleClass, optional
+        Class table for ``rlnClassNumber`` (default: the CZII classes).
+    origin : str
+        Value of the Picks ``origin`` column.
+
+    Returns
+    -------
+    DataFrame
+        A Picks table, positions in Å from the first voxel's centre.
+
+    Raises
+    ------
+    CryopickError
+        One line naming the file and what is missing: no coordinate
+        columns, no tomogram for centred coordinates, no voxel size for
+        pixel coordinates, a tomogram name not among those given, a class
+        number with no class.
+    """
+    path = Path(path)
+    blocks = _load(path)
+    particles, optics = _particle_block(path, blocks)
+    runs = _runs(path, particles, geometries)
+    xyz, pixel_size = _positions(
+        path, particles, optics, runs, geometries, voxel_size
+    )
+    subtomogram = _angles(path, particles, SUBTOMOGRAM)
+    xyz = _apply_origins(path, particles, optics, xyz, subtomogram, pixel_size)
+    rotation = _angles(path, particles, ANGLES)
+    if subtomogram is not None and rotation is not None:
+        rotation = subtomogram @ rotation
+    elif rotation is None:
+        rotation = subtomogram
+    n = len(particles)
+    transforms = np.tile(np.eye(4), (n, 1, 1))
+    if rotation is not None:
+        transforms[:, :3, :3] = rotation
+    score = _numbers(path, particles, SCORE) if SCORE in particles else 1.0
+    return pk.make_picks(
+        run=runs,
+        particle_type=_class_names(path, particles, classes),
+        xyz=np.round(xyz, coords.ANGSTROM_DECIMALS),
+        score=score,
+        transformation=transforms,
+        origin=origin,
+    )
+
+
+def _load(path: Path) -> dict:
+    import starfile
+
+    if not path.is_file():
+        raise input_error(
+            path,
+            'is a folder, not a STAR file'
+            if path.is_dir()
+            else 'no such file',
+        )
+    try:
+        blocks = starfile.read(
+            path, always_dict=True, parse_as_string=_STRING_COLUMNS
+        )
+    except Exception as err:  # the parser raises many kinds on bad text
+        problem = f'{type(err).__name__}: {err}'.splitlines()[0]
+        raise input_error(
+            path, f'not a readable STAR file ({problem})'
+        ) from None
+    return blocks
+
+
+def _particle_block(path: Path, blocks: dict):
+    tables = {k: v for k, v in blocks.items() if isinstance(v, pd.DataFrame)}
+    optics = tables.get('optics')
+    with_coords = [
+        t
+        for t in tables.values()
+        if set(CENTRED) <= set(t.columns) or set(PIXELS) <= set(t.columns)
+    ]
+    named = tables.get('particles')
+    if named is not None and any(t is named for t in with_coords):
+        return named, optics
+    if with_coords:
+        return with_coords[0], optics
+    raise input_error(
+        path,
+        'no coordinate columns (need rlnCenteredCoordinate{X,Y,Z}Angst '
+        'or rlnCoordinate{X,Y,Z})',
+    )
+
+
+def _runs(path, particles, geometries) -> list[str]:
+    for column in _RUN_COLUMNS:
+        if column in particles:
+            return [run_from_star_name(v) for v in particles[column]]
+    if geometries and len(geometries) == 1:
+        return [next(iter(geometries))] * len(particles)
+    raise input_error(
+        path,
+        'no rlnTomoName or rlnMicrographName column to say which tomogram '
+        'each particle is in (give one tomogram to use it for all)',
+    )
+
+
+def _numbers(path, table, column) -> np.ndarray:
+    values = pd.to_numeric(table[column], errors='coerce').to_numpy(float)
+    if not np.all(np.isfinite(values)):
+        raise input_error(path, f'{column} holds a value that is not a number')
+    return values
+
+
+def _columns(path, table, names) -> np.ndarray:
+    return np.stack([_numbers(path, table, c) for c in names], axis=1)
+
+
+def _geometry_rows(path, particles, runs, geometries, why: str) -> list:
+    if not geometries:
+        raise input_error(
+            path, f'{why}: give the tomograms (--tomograms) to convert them'
+        )
+    names = _star_names(particles, runs)
+    rows, cache = [], {}
+    for name in names:
+        if name not in cache:
+            cache[name] = match_geometry(name, geometries)
+        if cache[name] is None:
+            known = ', '.join(sorted(geometries)[:10])
+            raise input_error(
+                path,
+                f'tomogram {name!r} is not among the tomograms given '
+                f'({known})',
+            )
+        rows.append(cache[name])
+    return rows
+
+
+def _star_names(particles, runs) -> list[str]:
+    for column in _RUN_COLUMNS:
+        if column in particles:
+            return [str(v) for v in particles[column]]
+    return list(runs)
+
+
+def _positions(path, particles, optics, runs, geometries, voxel_size):
+    if set(CENTRED) <= set(particles.columns):
+        rows = _geometry_rows(
+            path,
+            particles,
+            runs,
+            geometries,
+            'coordinates are centred on the tomogram (RELION 5)',
+        )
+        centre = np.array([g.centre for g in rows]).reshape(-1, 3)
+        xyz = coords.centred_to_absolute(
+            _columns(path, particles, CENTRED), centre
+        )
+        return xyz, np.array([g.voxel_size for g in rows])
+    xyz = _columns(path, particles, PIXELS)
+    if _is_fractional(particles, xyz):
+        rows = _geometry_rows(
+            path,
+            particles,
+            runs,
+            geometries,
+            'coordinates are fractions of the tomogram (Warp template '
+            'matching)',
+        )
+        extent = np.array([g.extent for g in rows]).reshape(-1, 3)
+        return xyz * extent, np.array([g.voxel_size for g in rows])
+    pixel = _pixel_size(path, particles, optics, runs, geometries, voxel_size)
+    return coords.pixels_to_angstrom(xyz, pixel), pixel
+
+
+def _is_fractional(particles, xyz) -> bool:
+    # Warp's template matching divides by the tomogram's extent; pixel
+    # coordinates all within one voxel of the corner are not a real case.
+    names = particles.get('rlnMicrographName')
+    warp = names is not None and all(
+        str(n).endswith('.tomostar') for n in names
+    )
+    return bool(warp and len(xyz) and np.all((xyz >= 0) & (xyz <= 1)))
+
+
+def _pixel_size(path, particles, optics, runs, geometries, voxel_size):
+    n = len(particles)
+    if voxel_size is not None:
+        return np.full(n, float(voxel_size))
+    stated = _optics_value(particles, optics, 'rlnTomoTiltSeriesPixelSize')
+    if stated is not None:
+        return stated
+    if geometries:
+        rows = _geometry_rows(path, particles, runs, geometries, '')
+        return np.array([g.voxel_size for g in rows])
+    raise input_error(
+        path,
+        'coordinates are in pixels (rlnCoordinate{X,Y,Z}) with no voxel '
+        'size: give --voxel-size or the tomograms (--tomograms)',
+    )
+
+
+def _optics_value(particles, optics, column) -> np.ndarray | None:
+    if column in particles:
+        values = pd.to_numeric(particles[column], errors='coerce')
+        return values.to_numpy(float) if values.notna().all() else None
+    if optics is None or column not in optics:
+        return None
+    by_group = dict(
+        zip(optics.get('rlnOpticsGroup', [1]), optics[column], strict=False)
+    )
+    groups = particles.get('rlnOpticsGroup', pd.Series([1] * len(particles)))
+    values = [by_group.get(g) for g in groups]
+    if any(v is None for v in values):
+        return None
+    return np.asarray(values, dtype=float)
+
+
+def _apply_origins(path, particles, optics, xyz, subtomogram, pixel_size):
+    if set(ORIGIN_ANGSTROM) <= set(particles.columns):
+        shift = _columns(path, particles, ORIGIN_ANGSTROM)
+    elif set(ORIGIN_PIXELS) <= set(particles.columns):
+        # RELION 3.0 / Warp: pixels of the particle images, as Warp reads
+        # them (rlnPixelSize, else the optics rlnImagePixelSize).
+        size = _optics_value(particles, optics, 'rlnPixelSize')
+        if size is None:
+            size = _optics_value(particles, optics, 'rlnImagePixelSize')
+        size = pixel_size if size is None else size
+        shift = coords.pixels_to_angstrom(
+            _columns(path, particles, ORIGIN_PIXELS), size
+        )
+    else:
+        return xyz
+    return coords.apply_origin_shift(xyz, shift, subtomogram)
+
+
+def _angles(path, particles, names) -> np.ndarray | None:
+    present = [c for c in names if c in particles]
+    if not present:
+        return None
+    angles = np.zeros((len(particles), 3))
+    for i, column in enumerate(names):
+        if column in particles:
+            angles[:, i] = _numbers(path, particles, column)
+    return coords.relion_euler_to_matrix(angles)
+
+
+def _class_names(path, particles, classes) -> list[str] | str:
+    for column in _NAME_COLUMNS:
+        if column in particles:
+            return [str(v) for v in particles[column]]
+    if CLASS_NUMBER not in particles:
+        # One class per file is the usual hand-off; the file names it.
+        return path.stem
+    by_label = {c.label: c.name for c in classes or default_classes()}
+    numbers = _numbers(path, particles, CLASS_NUMBER).astype(int)
+    missing = sorted(set(numbers) - set(by_label))
+    if missing:
+        known = ', '.join(f'{k}={v}' for k, v in sorted(by_label.items()))
+        raise input_error(
+            path,
+            f'rlnClassNumber {missing[0]} has no class in the class table '
+            f'({known})',
+        )
+    return [by_label[int(n)] for n in numbers]
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def class_numbers(
+    names: Sequence[str], classes: Sequence[ParticleClass] | None = None
+) -> dict[str, int]:
+    """Return each class's ``rlnClassNumber``: its label, or a new number.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Class names present.
+    classes : sequence of ParticleClass, optional
+        Class table (default: the CZII classes).
+
+    Returns
+    -------
+    dict of str to int
+        ``rlnClassNumber`` for each name.
+    """
+    table = {c.name: c.label for c in classes or default_classes()}
+    numbers = {n: table[n] for n in names if n in table}
+    following = max(table.values(), default=0) + 1
+    for name in sorted(set(names) - set(numbers)):
+        numbers[name] = following
+        following += 1
+    return numbers
+
+
+def star_frame(
+    table: pd.DataFrame,
+    flavour: str = RELION5,
+    geometries: Mapping[str, TomogramGeometry] | None = None,
+    *,
+    voxel_size: float | None = None,
+    classes: Sequence[ParticleClass] | None = None,
+    where: str | Path = 'STAR',
+) -> pd.DataFrame:
+    """Return the particles table of a RELION 5 or RELION 4 STAR file.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks table.
+    flavour : {'relion5', 'relion4'}
+        Centred Å coordinates, or pixel coordinates.
+    geometries : mapping of str to TomogramGeometry, optional
+        Tomograms by run: needed for RELION 5, and for RELION 4 when no
+        ``voxel_size`` is given.
+    voxel_size : float, optional
+        RELION 4 pixel size in Å (default: each tomogram's).
+    classes : sequence of ParticleClass, optional
+        Class table for ``rlnClassNumber`` (default: the CZII classes).
+    where : str or Path
+        The file being written, named in errors.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``rlnTomoName``, the coordinates, ``rlnAngle{Rot,Tilt,Psi}``,
+        ``rlnClassNumber``, ``cryopickClassName``,
+        ``rlnAutopickFigureOfMerit``.
+    """
+    if flavour not in FLAVOURS:
+        raise ValueError(f'unknown STAR flavour {flavour!r}')
+    transforms = (
+        np.stack(list(table['transformation'])) if len(table) else None
+    )
+    # A translation in the transformation moves the particle (copick's
+    # reading of transformation_); STAR has only the position for it.
+    xyz = pk.positions(table)
+    if transforms is not None:
+        xyz = xyz + transforms[:, :3, 3]
+    runs = list(table['run'])
+    out = {'rlnTomoName': runs}
+    if flavour == RELION5:
+        centre = _centres(where, runs, geometries)
+        columns = CENTRED
+        values = coords.absolute_to_centred(xyz, centre)
+    else:
+        pixel = _write_pixel_size(where, runs, geometries, voxel_size)
+        columns = PIXELS
+        values = coords.angstrom_to_pixels(xyz, pixel)
+    for i, name in enumerate(columns):
+        out[name] = values[:, i]
+    angles = (
+        coords.matrix_to_relion_euler(transforms[:, :3, :3])
+        if transforms is not None
+        else np.empty((0, 3))
+    )
+    for i, name in enumerate(ANGLES):
+        out[name] = angles[:, i]
+    numbers = class_numbers(list(table['particle_type']), classes)
+    out[CLASS_NUMBER] = [numbers[n] for n in table['particle_type']]
+    out[NAME_COLUMN] = list(table['particle_type'])
+    out[SCORE] = table['score'].to_numpy(float)
+    return pd.DataFrame(out)
+
+
+def _geometry_of(where, run, geometries) -> TomogramGeometry:
+    found = match_geometry(run, geometries or {})
+    if found is None:
+        known = ', '.join(sorted(geometries or {})[:10]) or 'none'
+        raise input_error(
+            where, f'no tomogram for run {run!r} among those given ({known})'
+        )
+    return found
+
+
+def _centres(where, runs, geometries) -> np.ndarray:
+    if not geometries:
+        raise input_error(
+            where, 'centred coordinates (RELION 5) need the tomograms'
+        )
+    centres = {r: _geometry_of(where, r, geometries).centre for r in set(runs)}
+    return np.array([centres[r] for r in runs]).reshape(-1, 3)
+
+
+def _write_pixel_size(where, runs, geometries, voxel_size) -> np.ndarray:
+    if voxel_size is not None:
+        if not np.isfinite(voxel_size) or voxel_size <= 0:
+            raise input_error(
+                where, f'voxel size must be positive, not {voxel_size}'
+            )
+        return np.full(len(runs), float(voxel_size))
+    if not geometries:
+        raise input_error(
+            where,
+            'pixel coordinates (RELION 4) need a voxel size or the tomograms',
+        )
+    sizes = {
+        r: _geometry_of(where, r, geometries).voxel_size for r in set(runs)
+    }
+    return np.array([sizes[r] for r in runs])
+
+
+def star_text(frame: pd.DataFrame) -> str:
+    """Serialise a particles table as STAR text (``data_particles``)."""
+    import starfile
+
+    return starfile.to_string({'particles': frame})
+
+
+def write_star(
+    table: pd.DataFrame,
+    path: str | Path,
+    flavour: str = RELION5,
+    geometries: Mapping[str, TomogramGeometry] | None = None,
+    *,
+    voxel_size: float | None = None,
+    classes: Sequence[ParticleClass] | None = None,
+    split_classes: bool = False,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write picks as a RELION 5 or RELION 4 particles STAR file.
+
+    Every file is converted before any is written, then each is written
+    to a temporary file and renamed, so a bad input writes nothing.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks table.
+    path : str or Path
+        Destination; with ``split_classes``, ``<stem>_<class>.star``
+        beside it, one per class.
+    flavour : {'relion5', 'relion4'}
+        See :func:`star_frame`.
+    geometries, voxel_size, classes
+        See :func:`star_frame`.
+    split_classes : bool
+        One file per class (averaging runs per class).
+    overwrite : bool
+        Replace existing files; otherwise an existing one is an error.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    path = Path(path)
+    if split_classes:
+        jobs = [
+            (
+                path.with_name(f'{path.stem}_{name}{path.suffix or ".star"}'),
+                rows,
+            )
+            for name, rows in table.groupby('particle_type', sort=True)
+        ]
+    else:
+        jobs = [(path, table)]
+    texts = [
+        (
+            out,
+            star_text(
+                star_frame(
+                    rows,
+                    flavour,
+                    geometries,
+                    voxel_size=voxel_size,
+                    classes=classes,
+                    where=out,
+                )
+            ),
+        )
+        for out, rows in jobs
+    ]
+    if not overwrite:
+        for out, _ in texts:
+            if out.exists():
+                raise input_error(out, 'already exists (not overwritten)')
+    return [write_text(out, text) for out, text in texts]
+
+
+def read_relion_tomograms(path: str | Path) -> dict[str, TomogramGeometry]:
+    """Read tomogram sizes from a RELION ``tomograms.star`` (tomogram set).
+
+    RELION's own numbers, so centred coordinates convert exactly as RELION
+    does: ``rlnTomoSize{X,Y,Z}`` (bin-1 pixels) and
+    ``rlnTomoTiltSeriesPixelSize``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The tomogram set STAR file.
+
+    Returns
+    -------
+    dict of str to TomogramGeometry
+        By ``rlnTomoName``, at the tilt-series pixel size.
+    """
+    path = Path(path)
+    blocks = _load(path)
+    needed = ['rlnTomoName', *(f'rlnTomoSize{a}' for a in 'ZYX')]
+    needed.append('rlnTomoTiltSeriesPixelSize')
+    for block in blocks.values():
+        if isinstance(block, pd.DataFrame) and set(needed) <= set(block):
+            sizes = _columns(path, block, needed[1:4]).astype(int)
+            pixel = _numbers(path, block, needed[4])
+            return {
+                str(name): TomogramGeometry(
+                    str(name), tuple(int(v) for v in size), (p, p, p)
+                )
+                for name, size, p in zip(
+                    block['rlnTomoName'], sizes, pixel, strict=True
+                )
+            }
+    raise input_error(
+        path,
+        'not a RELION tomogram set (needs rlnTomoName, '
+        'rlnTomoSize{X,Y,Z} and rlnTomoTiltSeriesPixelSize)',
+    )
+
+
+def is_tomogram_set(path: str | Path) -> bool:
+    """Return whether ``path`` is a RELION ``tomograms.star`` (by header)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != '.star':
+        return False
+    try:
+        head = path.read_text(encoding='utf-8', errors='replace')[:8192]
+    except OSError:
+        return False
+    return '_rlnTomoSizeX' in head and '_rlnTomoTiltSeriesPixelSize' in head
