@@ -63,3 +63,39 @@ def test_picks_reader_and_writers(czii_json_runs, tmp_path):
     not_picks = tmp_path / 'other.json'
     not_picks.write_text('{"a": 1}')
     assert get_picks_reader(str(not_picks)) is None
+
+
+def test_star_reader_and_writer_use_the_open_tomogram(
+    make_napari_viewer, czii_json_runs, tmp_path
+):
+    from napari_cryopick._reader import read_tomogram_layers
+    from napari_cryopick._writer import write_star_relion5
+    from napari_cryopick.io.star import read_relion_tomograms, read_star
+
+    path = czii_json_runs['TS_5_4'] / 'ribosome.json'
+    layers = get_picks_reader(str(path))(str(path))
+    star = str(tmp_path / 'ribosome.star')
+    # No tomogram open: centred coordinates cannot be written.
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match='tomograms'):
+        write_star_relion5(star, layers)
+    volume = np.zeros((46, 158, 158), np.float32)
+    store = write_ome_zarr(tmp_path / 'TS_5_4.zarr', volume, 40.049776)
+    for data, kwargs, _ in read_tomogram_layers(str(store)):
+        viewer.add_image(data, **kwargs)
+    (written,) = write_star_relion5(star, layers)
+    reader = get_picks_reader(written)
+    assert reader is not None
+    (back,) = reader(written)
+    assert len(back[0]) == 31
+    assert back[1]['scale'] == pytest.approx((40.049776,) * 3)
+    a = read_picks(path)
+    tomograms = tmp_path / 'tomograms.star'
+    tomograms.write_text(
+        'data_global\n\nloop_\n_rlnTomoName #1\n_rlnTomoSizeX #2\n'
+        '_rlnTomoSizeY #3\n_rlnTomoSizeZ #4\n'
+        '_rlnTomoTiltSeriesPixelSize #5\nTS_5_4 632 632 184 10.012444\n'
+    )
+    b = read_star(written, read_relion_tomograms(tomograms))
+    # 158 voxels of 40.05 Å and 632 of 10.01 Å share the same centre.
+    assert np.allclose(np.sort(a['x']), np.sort(b['x']), atol=1e-3)

@@ -7,7 +7,7 @@ import pytest
 from app_model.types import KeyBinding
 from qtpy.QtCore import QTimer
 
-from napari_cryopick._qt.export_widget import CSV, ExportWidget
+from napari_cryopick._qt.export_widget import CSV, STAR, ExportWidget
 from napari_cryopick._qt.pick_widget import PickWidget
 from napari_cryopick._qt.review_widget import ReviewWidget
 from napari_cryopick._qt.score_widget import ScoreWidget
@@ -169,6 +169,13 @@ def test_export_round_trips(picked, qtbot, tmp_path):
     table = score.live.result.table
     assert (table['hit'] == table['predicted']).all()
     assert score.score.text().startswith('score: ')
+    # RELION 5 STAR, centred on the open tomogram, scores back the same.
+    export.format.setCurrentText(STAR)
+    export.path.setText(str(tmp_path / 'particles.star'))
+    assert export.export(), export.status.text()
+    score.load(str(tmp_path / 'particles.star'))
+    table = score.live.result.table
+    assert (table['hit'] == table['predicted']).all()
 
 
 def test_an_edit_rescores_5000_picks(picked, qtbot):

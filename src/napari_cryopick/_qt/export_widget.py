@@ -1,4 +1,4 @@
-"""Export: the corrected picks as copick JSON or a Kaggle CSV."""
+"""Export: the corrected picks as copick JSON, a Kaggle CSV or STAR."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 COPICK = 'copick project (JSON)'
 CSV = 'Kaggle CSV'
+STAR = 'RELION 5 STAR'
+#: Single-file formats: the file filter their Browse dialog offers.
+_FILES = {CSV: 'CSV (*.csv)', STAR: 'STAR (*.star)'}
 
 
 class ExportWidget(QWidget):
@@ -42,9 +45,9 @@ class ExportWidget(QWidget):
         super().__init__()
         self.state = state_for(viewer)
         self.format = QComboBox()
-        self.format.addItems([COPICK, CSV])
+        self.format.addItems([COPICK, CSV, STAR])
         self.path = QLineEdit()
-        self.path.setPlaceholderText('project folder or .csv file')
+        self.path.setPlaceholderText('project folder, .csv or .star file')
         self.browse = QPushButton('Browse...')
         self.browse.clicked.connect(self._browse)
         self.user = QLineEdit('cryopick')
@@ -70,9 +73,10 @@ class ExportWidget(QWidget):
         layout.addStretch()
 
     def _browse(self) -> None:
-        if self.format.currentText() == CSV:
+        chosen = self.format.currentText()
+        if chosen in _FILES:
             path, _ = QFileDialog.getSaveFileName(
-                self, 'CSV', '', 'CSV (*.csv)'
+                self, chosen, '', _FILES[chosen]
             )
         else:
             path = QFileDialog.getExistingDirectory(self, 'copick project')
@@ -102,6 +106,8 @@ class ExportWidget(QWidget):
         from napari_cryopick.io.kaggle_csv import write_picks_csv
 
         overwrite = self.overwrite.isChecked()
+        if self.format.currentText() == STAR:
+            return self._write_star(table, path, overwrite)
         if self.format.currentText() == CSV:
             return [
                 write_picks_csv(
@@ -124,3 +130,20 @@ class ExportWidget(QWidget):
         )
         write_copick_config(path, self.state.session.classes)
         return files
+
+    def _write_star(self, table, path: Path, overwrite: bool) -> list[Path]:
+        # RELION 5 coordinates are centred on the tomogram: the one open.
+        from napari_cryopick.io.star import RELION5, geometry_of, write_star
+
+        tomogram = self.state.tomogram
+        if tomogram is None:
+            raise CryopickError('RELION 5 STAR needs the tomogram open')
+        geometry = geometry_of(tomogram)
+        return write_star(
+            table,
+            path,
+            RELION5,
+            {self.state.session.run: geometry},
+            classes=self.state.session.classes,
+            overwrite=overwrite,
+        )

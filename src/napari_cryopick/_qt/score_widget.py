@@ -107,7 +107,7 @@ class ScoreWidget(QWidget):
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, 'Reference picks', '', 'Picks (*.json *.csv)'
+            self, 'Reference picks', '', 'Picks (*.json *.csv *.star)'
         )
         if path:
             self.path.setText(path)
@@ -122,11 +122,17 @@ class ScoreWidget(QWidget):
         self.state.set_reference(layers_reference(self.viewer, suffix))
 
     def load(self, path: str) -> None:
-        """Score against the picks in a JSON file or folder, or a CSV."""
+        """Score against picks in JSON (file or folder), CSV or STAR."""
         from napari_cryopick.io.sources import read_picks
+        from napari_cryopick.io.star import geometry_of
 
+        # STAR coordinates may be centred on the tomogram open here.
+        tomogram = self.state.tomogram
+        geometries = (
+            {tomogram.run: geometry_of(tomogram)} if tomogram else None
+        )
         try:
-            table = read_picks(path, origin='reference')
+            table = read_picks(path, origin='reference', tomograms=geometries)
         except CryopickError as err:
             self.score.setText(str(err))
             return
