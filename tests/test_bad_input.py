@@ -107,6 +107,49 @@ def _csv_without_columns(tmp):
     return path
 
 
+def _mrc_folder(tmp):
+    from napari_cryopick.io.mrc import write_mrc
+
+    folder = tmp / 'mrcs'
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ('a', 'b'):
+        volume = rng.normal(size=(16, 32, 32)).astype('f4')
+        write_mrc(folder / f'{name}.mrc', volume, 10.0)
+    return folder
+
+
+def _unknown_file(tmp):
+    path = tmp / 'tomo.h5'
+    path.write_bytes(b'\x89HDF\r\n\x1a\n' + bytes(600))
+    return path
+
+
+def _picks_as_tomogram(tmp):
+    path = tmp / 'picks.csv'
+    path.write_text('experiment,particle_type,x,y,z\nTS_1,ribosome,1,2,3\n')
+    return path
+
+
+def _mrc_as_picks(tmp):
+    from napari_cryopick.io.mrc import write_mrc
+
+    return write_mrc(tmp / 'tomo.mrc', np.zeros((4, 8, 8), 'f4'), 10.0)
+
+
+def _mrc_without_suffix(tmp):
+    path = _mrc_as_picks(tmp)
+    return path.rename(path.with_suffix('.bin'))
+
+
+def _zarr_as_picks(tmp):
+    return write_ome_zarr(tmp / 'tomo.zarr', np.zeros((4, 8, 8)), 10.0)
+
+
+def _binary_as_picks(tmp):
+    return _unknown_file(tmp)
+
+
 def _hostile_checkpoint(tmp):
     torch = pytest.importorskip('torch')
     path = tmp / 'model.safetensors'
@@ -128,12 +171,18 @@ TOMOGRAM_CASES = {
     '2-D array': (_flat_store, '3-D'),
     'not an MRC': (_not_mrc, 'MRC'),
     'NaN tomogram': (_nan_store, 'no finite value'),
+    'unknown file': (_unknown_file, 'not a tomogram format cryopick reads'),
+    'picks given as a tomogram': (_picks_as_tomogram, 'a picks file, not'),
 }
 PICKS_CASES = {
     'malformed JSON': (_bad_json, 'not valid JSON'),
     'incomplete JSON': (_incomplete_json, 'malformed'),
     'CSV without columns': (_csv_without_columns, 'particle_type'),
     'missing picks': (_missing, 'no such file'),
+    'a tomogram': (_mrc_as_picks, 'a tomogram, not picks'),
+    'an MRC without suffix': (_mrc_without_suffix, 'a tomogram, not picks'),
+    'an OME-Zarr store': (_zarr_as_picks, 'an OME-Zarr tomogram, not picks'),
+    'a binary file': (_binary_as_picks, 'a binary file, not picks'),
 }
 
 
@@ -232,3 +281,84 @@ def test_finetune_bad_data(tmp_path, capsys, caplog):
     assert main(argv) == 1
     (line,) = _one_line(capsys, caplog)
     assert 'proj' in line
+
+
+def test_a_folder_of_mrc_files(tmp_path, capsys, caplog, checkpoint):
+    from napari_cryopick.errors import CryopickError
+    from napari_cryopick.io.sources import open_tomogram
+
+    folder = _mrc_folder(tmp_path)
+    # Opened as one tomogram: says what it is and what to do.
+    with pytest.raises(CryopickError, match='a folder of 2 tomograms'):
+        open_tomogram(folder)
+    # predict picks each file of it as a run.
+    out = tmp_path / 'out'
+    argv = ['predict', str(folder), '--out', str(out)]
+    assert main([*argv, '--model', str(checkpoint)]) == 0
+    runs = sorted(p.name for p in (out / 'ExperimentRuns').iterdir())
+    assert runs == ['a', 'b']
+
+
+@pytest.mark.parametrize(
+    ('command', 'option'),
+    [('export-csv', '--overwrite'), ('export-copick', '--overwrite')],
+)
+def test_an_existing_output_names_the_option(
+    command, option, tmp_path, capsys, caplog, czii_csv
+):
+    out = tmp_path / ('out.csv' if command == 'export-csv' else 'copick')
+    argv = ['export', str(czii_csv), '--to', command.split('-')[1], str(out)]
+    assert main(argv) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
+    capsys.readouterr()
+    assert main(argv) == 1
+    (line,) = _one_line(capsys, caplog)
+    assert f'already exists, not overwritten ({option} replaces it)' in line
+    after = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
+    assert after == before
+    assert main([*argv, option]) == 0
+
+
+def test_demo_without_a_display(monkeypatch, capsys):
+    for name in ('DISPLAY', 'WAYLAND_DISPLAY', 'QT_QPA_PLATFORM'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr('sys.platform', 'linux')
+    assert main(['demo']) == 1
+    err = capsys.readouterr().err
+    assert 'no display to open napari on' in err
+    assert '--headless' in err
+
+
+def test_version(capsys):
+    from napari_cryopick import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(['--version'])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f'cryopick {__version__}'
+
+
+def test_every_option_has_help():
+    import argparse
+
+    from napari_cryopick.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    missing = [
+        f'{name} {action.dest}'
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if not action.help
+    ]
+    assert missing == []
+    assert set(commands.choices) >= {
+        'simulate',
+        'predict',
+        'score',
+        'finetune',
+        'export',
+        'demo',
+    }

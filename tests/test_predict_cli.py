@@ -253,3 +253,38 @@ def test_predict_checks_its_outputs_before_picking(
     assert main(argv) == 1
     assert f'{tmp_path}: is a folder, not a file' in capsys.readouterr().err
     assert blocker.read_text() == 'keep'
+
+
+def test_min_score_replaces_the_model_thresholds(
+    project, checkpoint, tmp_path, capsys
+):
+    from napari_cryopick.model.checkpoint import (
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    # A model whose thresholds keep nothing: --min-score decides alone.
+    model = load_checkpoint(checkpoint)
+    strict = {**model.card, 'thresholds': {c.name: 2.0 for c in CZII_CLASSES}}
+    path = save_checkpoint(
+        tmp_path / 'strict.safetensors', model.network, strict
+    )
+    argv = ['predict', str(project), '--model', str(path)]
+    assert main([*argv, '--out', str(tmp_path / 'none')]) == 0
+    assert len(read_picks(tmp_path / 'none')) == 0
+    assert (
+        main([*argv, '--out', str(tmp_path / 'all'), '--min-score', '0']) == 0
+    )
+    everything = read_picks(tmp_path / 'all')
+    floor = float(np.median(everything['score']))
+    out = tmp_path / 'floor'
+    assert main([*argv, '--out', str(out), '--min-score', str(floor)]) == 0
+    kept = read_picks(out)
+    assert 0 < len(kept) < len(everything)
+    assert (kept['score'] >= floor).all()
+    assert len(kept) == (everything['score'] >= floor).sum()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main([*argv, '--out', str(out), '--min-score', '1.5'])
+    assert info.value.code == 2
+    assert 'must be in 0-1' in capsys.readouterr().err

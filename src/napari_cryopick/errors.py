@@ -34,3 +34,15 @@ def input_error(path: str | Path, problem: str) -> CryopickError:
     """
     message = f'{path}: {problem}'
     return CryopickError(' '.join(message.split()))
+
+
+class OutputExistsError(CryopickError):
+    """An output file or folder exists and was not to be replaced.
+
+    The command line adds which option replaces it (``--overwrite``).
+    """
+
+
+def exists_error(path: str | Path) -> OutputExistsError:
+    """Build the error for an output ``path`` that already exists."""
+    return OutputExistsError(f'{path}: already exists, not overwritten')

@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from napari_cryopick import __version__
 from napari_cryopick.cli import (
     demo,
     export,
@@ -18,7 +19,7 @@ from napari_cryopick.cli import (
     score,
     simulate,
 )
-from napari_cryopick.errors import CryopickError
+from napari_cryopick.errors import CryopickError, OutputExistsError
 
 _COMMANDS = (simulate, predict, score, finetune, export, demo)
 
@@ -31,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         '--debug', action='store_true', help='show tracebacks on errors'
+    )
+    parser.add_argument(
+        '--version',
+        action='version',
+        version=f'%(prog)s {__version__}',
+        help='print the version and exit',
     )
     commands = parser.add_subparsers(dest='command', required=True)
     for module in _COMMANDS:
@@ -56,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     try:
         return int(args.run(args) or 0)
+    except OutputExistsError as err:
+        return _fail(args, f'error: {err}{_replace_hint(args)}', 1)
     except CryopickError as err:
         return _fail(args, f'error: {err}', 1)
     except KeyboardInterrupt:
@@ -63,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # last resort: one line, never a bare trace
         problem = f'unexpected error: {type(err).__name__}: {err}'
         return _fail(args, problem, 1)
+
+
+def _replace_hint(args: argparse.Namespace) -> str:
+    """Name the option of this command that replaces existing outputs."""
+    for option in ('overwrite', 'force'):
+        if hasattr(args, option):
+            return f' (--{option} replaces it)'
+    return ''
 
 
 def _fail(args: argparse.Namespace, message: str, status: int) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,38 @@ def run(args) -> int:
     if args.headless is None:
         from napari_cryopick._qt.demo import launch_demo
 
+        check_display()
         launch_demo()
         return 0
     return headless(args.headless, args.runs, args.shape, args.seed)
+
+
+def check_display() -> None:
+    """Refuse to open a window where there is no display to show it on.
+
+    Without this, Qt aborts deep inside (``could not connect to display``,
+    "Reinstalling the application may fix this problem").
+
+    Raises
+    ------
+    CryopickError
+        On Linux and other X11/Wayland systems with neither ``DISPLAY``
+        nor ``WAYLAND_DISPLAY`` set, unless ``QT_QPA_PLATFORM`` names a
+        platform plugin that needs none (offscreen, vnc...).
+    """
+    from napari_cryopick.errors import CryopickError
+
+    if sys.platform in ('darwin', 'win32') or os.environ.get(
+        'QT_QPA_PLATFORM'
+    ):
+        return
+    if os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'):
+        return
+    raise CryopickError(
+        'no display to open napari on (DISPLAY is not set): run '
+        '`cryopick demo --headless OUTDIR` for the pipeline without a '
+        'window, or log in with a display (ssh -X, a desktop, xvfb-run)'
+    )
 
 
 def headless(out: Path, runs: int, shape, seed: int) -> int:

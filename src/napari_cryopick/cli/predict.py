@@ -25,7 +25,13 @@ def add_parser(commands) -> None:
         'that fails is reported and the others go on.',
     )
     add = parser.add_argument
-    add('inputs', type=Path, nargs='+', metavar='INPUT')
+    add(
+        'inputs',
+        type=Path,
+        nargs='+',
+        metavar='INPUT',
+        help='OME-Zarr store, MRC file, project, or folder of MRC files',
+    )
     add('--out', type=Path, required=True, help='copick folder to write')
     add(
         '--model',
@@ -38,8 +44,19 @@ def add_parser(commands) -> None:
     add('--user-id', default='cryopick', help='copick user id to write')
     add('--session-id', default='0', help='copick session id to write')
     add('--tomo-type', default='denoised', help='tomogram type in projects')
+    add(
+        '--min-score',
+        type=_score,
+        metavar='S',
+        help='keep picks scoring at least S (0-1) in every class, instead '
+        "of the model's per-class thresholds (tuned for F4, so for recall)",
+    )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
-    add('--force', action='store_true', help='redo runs already done')
+    add(
+        '--force',
+        action='store_true',
+        help='redo runs already done, replacing their picks',
+    )
     add(
         '--threads',
         type=int,
@@ -59,6 +76,15 @@ def add_parser(commands) -> None:
         help='submit the runs to an existing Dask scheduler',
     )
     parser.set_defaults(run=run)
+
+
+def _score(text: str) -> float:
+    import argparse
+
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'must be in 0-1, not {value}')
+    return value
 
 
 def run(args) -> int:
@@ -86,6 +112,7 @@ def run(args) -> int:
         tta=args.tta,
         force=args.force,
         threads=args.threads,
+        min_score=args.min_score,
     )
     # Outputs are checked before any run is picked: a wrong --out or
     # picks of other settings fail now, not after hours of inference.

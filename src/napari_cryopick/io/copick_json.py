@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_cryopick import picks as pk
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import exists_error, input_error
 from napari_cryopick.io.atomic import write_text
 from napari_cryopick.io.names import (
     parse_picks_file_name,
@@ -253,7 +253,7 @@ def write_picks_json(
     if not overwrite:
         for path, *_ in jobs:
             if path.exists():
-                raise input_error(path, 'already exists (not overwritten)')
+                raise exists_error(path)
     for path, run, name in jobs:
         text = picks_to_json(
             table, name, run, user_id, session_id, voxel_spacing

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from napari_cryopick import picks as pk
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import exists_error, input_error
 from napari_cryopick.io.atomic import write_text
 
 KAGGLE_COLUMNS = ('id', 'experiment', 'particle_type', 'x', 'y', 'z')
@@ -146,5 +146,5 @@ def write_picks_csv(
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise input_error(path, 'already exists (not overwritten)')
+        raise exists_error(path)
     return write_text(path, picks_to_csv(table, include_score))

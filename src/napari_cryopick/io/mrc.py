@@ -17,7 +17,7 @@ import dask.array as da
 import mrcfile
 import numpy as np
 
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import exists_error, input_error
 from napari_cryopick.io.atomic import check_parent
 from napari_cryopick.io.tomogram import (
     Tomogram,
@@ -171,7 +171,7 @@ def write_mrc(
     """
     path = check_parent(path)
     if path.is_dir() or (path.exists() and not overwrite):
-        raise input_error(path, 'already exists')
+        raise exists_error(path)
     voxel = voxel_size_zyx(path, voxel_size)
     data = _mrc_data(path, volume)
     # Not mkstemp: its 0600 mode would stay on the renamed file.

@@ -52,10 +52,9 @@ def open_tomogram(
     """
     from napari_cryopick.io.mrc import read_mrc
     from napari_cryopick.io.ome_zarr import read_ome_zarr
+    from napari_cryopick.io.sniff import check_tomogram
 
-    path = Path(source)
-    if not path.exists():
-        raise input_error(path, 'no such file or folder')
+    path = check_tomogram(source)
     if path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
         return read_mrc(path)
     if prj.is_project(path) and not prj.is_zarr_store(path):
@@ -119,15 +118,9 @@ def tomogram_geometries(
 
 
 def _tomogram_files(folder: Path) -> list[Path]:
-    found = sorted(
-        p
-        for p in folder.iterdir()
-        if not p.name.startswith('.')
-        and (
-            (p.is_file() and p.suffix.lower() in MRC_SUFFIXES)
-            or prj.is_zarr_store(p)
-        )
-    )
+    from napari_cryopick.io.sniff import tomogram_files
+
+    found = tomogram_files(folder)
     if not found:
         raise input_error(
             folder, 'no tomograms here (MRC files or OME-Zarr stores)'
@@ -190,7 +183,9 @@ def read_picks(
         If nothing can be read, or the folder mixes several users or
         sessions and none was chosen.
     """
-    path = Path(source)
+    from napari_cryopick.io.sniff import check_picks
+
+    path = check_picks(source)
     if not path.exists():
         raise input_error(path, 'no such file or folder')
     if path.is_file() and path.suffix.lower() == '.csv':

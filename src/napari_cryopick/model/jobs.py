@@ -41,7 +41,11 @@ class Job:
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """What every job of a ``cryopick predict`` call shares."""
+    """What every job of a ``cryopick predict`` call shares.
+
+    ``min_score``, when set, keeps the picks scoring at least that in
+    every class instead of applying the model's per-class thresholds.
+    """
 
     out: Path
     model: Path | tuple[Path, ...] | None = None
@@ -50,6 +54,7 @@ class PredictOptions:
     tta: bool = False
     force: bool = False
     threads: int = 0
+    min_score: float | None = None
 
 
 @dataclass
@@ -66,12 +71,18 @@ class Outcome:
 def expand_inputs(inputs, tomo_type: str) -> list[Job]:
     """Return one :class:`Job` per tomogram the inputs hold.
 
+    An input is an OME-Zarr store or a tomogram file (one job), a
+    project (a job per run) or a plain folder of tomogram files (a job
+    per file).
+
     Raises
     ------
     CryopickError
-        If an input does not exist, or a project holds no tomogram of
-        ``tomo_type``; duplicate run names across inputs also fail.
+        If an input does not exist or is no tomogram, or a project holds
+        no tomogram of ``tomo_type``; duplicate run names across inputs
+        also fail.
     """
+    from napari_cryopick.io.sniff import check_tomogram, tomogram_files
     from napari_cryopick.io.tomogram import run_name_for
 
     jobs = []
@@ -83,8 +94,12 @@ def expand_inputs(inputs, tomo_type: str) -> list[Job]:
             if not runs:
                 raise input_error(source, 'project holds no tomograms')
             jobs += [Job(source, r, tomo_type, True) for r in runs]
+        elif source.is_dir() and not prj.is_zarr_store(source):
+            # A plain folder of tomogram files: each is a run.
+            files = tomogram_files(source) or [check_tomogram(source)]
+            jobs += [Job(f, run_name_for(f)) for f in files]
         else:
-            jobs.append(Job(source, run_name_for(source)))
+            jobs.append(Job(check_tomogram(source), run_name_for(source)))
     runs = [j.run for j in jobs]
     twice = sorted({r for r in runs if runs.count(r) > 1})
     if twice:
@@ -183,9 +198,13 @@ def _predict(job: Job, options: PredictOptions):
     tomogram = open_tomogram(job.source, run, job.tomo_type)
     tomogram = _renamed(tomogram, job.run)
     settings = PickSettings(
-        inference=InferenceSettings(tta=options.tta, threads=options.threads)
+        inference=InferenceSettings(tta=options.tta, threads=options.threads),
+        apply_thresholds=options.min_score is None,
     )
     table = predict_tomogram(tomogram, models, settings)
+    if options.min_score is not None:
+        # One floor for every class, instead of the model's thresholds.
+        table = pk.normalize(table[table['score'] >= options.min_score])
     _write_run(table, options, job.run, model, tomogram.voxel_size)
     return table, False
 
