@@ -326,3 +326,32 @@ def test_finetune_command_says_when_it_got_worse(
     ) in caplog.text
     assert 'cli-worse.safetensors' in caplog.text
     assert '--keep-worse' in caplog.text
+
+
+def test_finetune_takes_star_labels(base, project, tmp_path):
+    from argparse import Namespace
+
+    from napari_cryopick.cli.finetune import _labelled_runs
+
+    star = tmp_path / 'labels.star'
+    argv = ['export', str(project), '--to', 'star', str(star)]
+    assert main([*argv, '--tomograms', str(project)]) == 0
+    args = Namespace(
+        data=project, labels=star, user_id=None, session_id=None, runs=None
+    )
+    args.tomo_type = 'denoised'
+    runs, held = _labelled_runs(args)
+    truth = read_picks(project)
+    for run in runs:
+        mine = truth[truth['run'] == run.tomogram.run]
+        assert len(run.picks) == len(mine)
+        assert np.allclose(
+            np.sort(pk.positions(run.picks), axis=0),
+            np.sort(pk.positions(mine), axis=0),
+            atol=1e-5,
+        )
+    out = tmp_path / 'star.safetensors'
+    argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]
+    argv += ['--labels', str(star), '--runs', 'TS_sim_1', '--steps', '1']
+    assert main(argv) == 0
+    assert out.is_file()

@@ -36,6 +36,14 @@ def add_parser(commands) -> None:
     parser.add_argument('--user-id', help='copick user of the label picks')
     parser.add_argument('--session-id', help='copick session of the labels')
     parser.add_argument(
+        '--labels',
+        type=Path,
+        metavar='PICKS',
+        help="label picks instead of the project's own: a picks JSON, CSV, "
+        'Picks folder or a RELION 5 / RELION 4 / Warp STAR file (converted '
+        "with DATA's tomograms)",
+    )
+    parser.add_argument(
         '--incomplete-labels',
         action='store_true',
         help='the picks miss particles: do not take the starting '
@@ -132,11 +140,19 @@ def _report(progress) -> None:
 def _labelled_runs(args):
     from napari_cryopick.errors import input_error
     from napari_cryopick.io.project import tomogram_runs
-    from napari_cryopick.io.sources import open_tomogram, read_picks
+    from napari_cryopick.io.sources import (
+        open_tomogram,
+        read_picks,
+        source_classes,
+    )
     from napari_cryopick.model.finetune import LabelledRun
 
     picks = read_picks(
-        args.data, user_id=args.user_id, session_id=args.session_id
+        args.labels or args.data,
+        user_id=args.user_id,
+        session_id=args.session_id,
+        tomograms=args.data if args.labels else None,
+        classes=source_classes(args.data),
     )
     available = tomogram_runs(args.data)
     labelled = [r for r in available if (picks['run'] == r).any()]
