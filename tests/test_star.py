@@ -23,12 +23,8 @@ from napari_cryopick import picks as pk
 from napari_cryopick.cli import main
 from napari_cryopick.io.copick_json import write_picks_json
 from napari_cryopick.io.sources import read_picks, tomogram_geometries
-from napari_cryopick.io.star import (
-    TomogramGeometry,
-    read_star,
-    star_frame,
-    write_star,
-)
+from napari_cryopick.io.star import TomogramGeometry, read_star
+from napari_cryopick.io.star_write import star_frame, write_star
 from tests.test_cli import _fails
 
 DATA = Path(__file__).parent / 'data' / 'star'
@@ -423,6 +419,11 @@ def test_bad_star_inputs(czii_json_runs, czii_tomograms, tmp_path, capsys):
         'stranger.star',
         "'TS_0_0' is not among the tomograms",
     )
+    pixels = str(tmp_path / 'pixels.star')
+    argv = ['score', picks, pixels, '--voxel-size', '-1']
+    _fails(capsys, argv, 'pixels.star', 'positive')
+    argv = ['export', picks, '--to', 'csv', str(out / 'f.csv')]
+    _fails(capsys, [*argv, '--split-classes'], 'STAR output only')
     garbage = tmp_path / 'garbage.star'
     garbage.write_bytes(b'\x00\xff not a star')
     _fails(capsys, ['score', picks, str(garbage), *tomos], 'garbage.star')

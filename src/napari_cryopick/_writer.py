@@ -40,7 +40,8 @@ def write_star_relion5(path: str, layer_data: list) -> list[str]:
     from the tomogram open in the viewer (its Image layer).
     """
     from napari_cryopick._reader import viewer_geometries
-    from napari_cryopick.io.star import RELION5, write_star
+    from napari_cryopick.io.star import RELION5
+    from napari_cryopick.io.star_write import write_star
 
     table = _table(layer_data)
     files = write_star(

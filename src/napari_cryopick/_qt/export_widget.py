@@ -133,7 +133,8 @@ class ExportWidget(QWidget):
 
     def _write_star(self, table, path: Path, overwrite: bool) -> list[Path]:
         # RELION 5 coordinates are centred on the tomogram: the one open.
-        from napari_cryopick.io.star import RELION5, geometry_of, write_star
+        from napari_cryopick.io.star import RELION5, geometry_of
+        from napari_cryopick.io.star_write import write_star
 
         tomogram = self.state.tomogram
         if tomogram is None:

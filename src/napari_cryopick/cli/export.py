@@ -73,6 +73,10 @@ def run(args) -> int:
     """Read the picks and write them in the chosen format."""
     from napari_cryopick.io.sources import read_picks, source_classes
 
+    if args.split_classes and args.to not in ('star', 'relion4'):
+        from napari_cryopick.errors import input_error
+
+        raise input_error(args.out, '--split-classes is for STAR output only')
     classes = source_classes(args.tomograms)
     table = read_picks(
         args.picks,
@@ -106,7 +110,8 @@ def run(args) -> int:
 def _write_star(args, table, classes) -> list[Path]:
     from napari_cryopick.errors import input_error
     from napari_cryopick.io.sources import tomogram_geometries
-    from napari_cryopick.io.star import RELION4, RELION5, write_star
+    from napari_cryopick.io.star import RELION4, RELION5
+    from napari_cryopick.io.star_write import write_star
 
     flavour = RELION5 if args.to == 'star' else RELION4
     if args.tomograms is None and (flavour == RELION5 or not args.voxel_size):
