@@ -327,6 +327,16 @@ def test_real_relion5_file_reads_to_relion_positions(tmp_path):
     assert np.allclose(rotation, sub.T @ particle.T, atol=1e-9)
     # rlnClassNumber 4 through the CZII table.
     assert set(table['particle_type']) == {'ribosome'}
+    # A RELION job folder reads as its particle files only.
+    job = tmp_path / 'Class3D'
+    job.mkdir()
+    (job / 'run_it025_data.star').write_bytes(path.read_bytes())
+    (job / 'run_it025_optimiser.star').write_text(
+        'data_optimiser_general\n\n_rlnOutputRootName Class3D/run\n'
+    )
+    (job / 'tomograms.star').write_bytes(tomograms.read_bytes())
+    again = read_picks(job, tomograms=job / 'tomograms.star')
+    assert np.array_equal(pk.positions(again), pk.positions(table))
 
 
 def test_real_relion4_file(tmp_path):

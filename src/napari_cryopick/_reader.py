@@ -11,6 +11,7 @@ from pathlib import Path
 
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.io.sources import MRC_SUFFIXES
+from napari_cryopick.io.star import is_particles_star
 
 
 def get_tomogram_reader(path):
@@ -65,20 +66,9 @@ def get_picks_reader(path):
         return read_picks_layers
     if path.suffix.lower() == '.csv' and _is_picks_csv(path):
         return read_picks_layers
-    if path.suffix.lower() == '.star' and _is_particles_star(path):
+    if path.suffix.lower() == '.star' and is_particles_star(path):
         return read_star_layers
     return None
-
-
-def _is_particles_star(path: Path) -> bool:
-    try:
-        head = path.read_text(encoding='utf-8', errors='replace')[:16384]
-    except OSError:
-        return False
-    return any(
-        f'_{column} ' in head or f'_{column}\n' in head
-        for column in ('rlnCenteredCoordinateXAngst', 'rlnCoordinateX')
-    )
 
 
 def viewer_geometries() -> dict:

@@ -224,10 +224,15 @@ def _star_files(path: Path) -> list[Path]:
         return [path] if path.suffix.lower() == STAR_SUFFIX else []
     if prj.is_project(path) or (path / 'Picks').is_dir():
         return []
-    from napari_cryopick.io.star import is_tomogram_set
+    from napari_cryopick.io.star import is_particles_star
 
-    found = sorted(path.glob(f'[!.]*{STAR_SUFFIX}'))
-    return [p for p in found if not is_tomogram_set(p)]
+    # A RELION job folder also holds optimiser, sampling and tomogram-set
+    # STAR files: only those with particle coordinates are picks.
+    return [
+        p
+        for p in sorted(path.glob(f'[!.]*{STAR_SUFFIX}'))
+        if is_particles_star(p)
+    ]
 
 
 def _picks_files(path: Path) -> list[Path]:

@@ -505,13 +505,31 @@ def read_relion_tomograms(path: str | Path) -> dict[str, TomogramGeometry]:
     )
 
 
+def _head(path: Path) -> str:
+    try:
+        with path.open(encoding='utf-8', errors='replace') as handle:
+            return handle.read(16384)
+    except OSError:
+        return ''
+
+
+def is_particles_star(path: str | Path) -> bool:
+    """Return whether ``path`` is a STAR file with particle coordinates.
+
+    Looks at the labels in the first 16 kB only (a cheap sniff for
+    readers and folder listings).
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != '.star':
+        return False
+    labels = set(re.findall(r'^\s*_(\w+)', _head(path), flags=re.MULTILINE))
+    return CENTRED[0] in labels or PIXELS[0] in labels
+
+
 def is_tomogram_set(path: str | Path) -> bool:
     """Return whether ``path`` is a RELION ``tomograms.star`` (by header)."""
     path = Path(path)
     if not path.is_file() or path.suffix.lower() != '.star':
         return False
-    try:
-        head = path.read_text(encoding='utf-8', errors='replace')[:8192]
-    except OSError:
-        return False
+    head = _head(path)
     return '_rlnTomoSizeX' in head and '_rlnTomoTiltSeriesPixelSize' in head
