@@ -339,6 +339,36 @@ def test_real_relion5_file_reads_to_relion_positions(tmp_path):
     assert np.array_equal(pk.positions(again), pk.positions(table))
 
 
+def test_relion_job_finds_its_tomogram_set(tmp_path):
+    # RELION paths are relative to the project folder: an optimisation set
+    # beside the particles names the tomogram set.
+    from napari_cryopick._reader import get_picks_reader
+
+    job = tmp_path / 'Class3D' / 'job012'
+    job.mkdir(parents=True)
+    data = job / 'run_it025_data.star'
+    data.write_bytes((DATA / 'relion5_run_it025_data.star').read_bytes())
+    (job / 'run_it025_optimisation_set.star').write_text(
+        'data_\n\n_rlnTomoParticlesFile Class3D/job012/run_it025_data.star\n'
+        '_rlnTomoTomogramsFile Tomograms/job005/tomograms.star\n'
+    )
+    tomograms = tmp_path / 'Tomograms' / 'job005' / 'tomograms.star'
+    tomograms.parent.mkdir(parents=True)
+    tomograms.write_text(
+        'data_global\n\nloop_\n_rlnTomoName #1\n_rlnTomoSizeX #2\n'
+        '_rlnTomoSizeY #3\n_rlnTomoSizeZ #4\n'
+        '_rlnTomoTiltSeriesPixelSize #5\nTS_01 4000 4000 2000 1.35\n'
+    )
+    expected = read_picks(data, tomograms=tomograms)
+    via_set = read_picks(
+        data, tomograms=job / 'run_it025_optimisation_set.star'
+    )
+    assert np.array_equal(pk.positions(via_set), pk.positions(expected))
+    (layer,) = get_picks_reader(str(data))(str(data))
+    zyx = layer[0] * np.asarray(layer[1]['scale'])
+    assert np.allclose(zyx[:, ::-1], pk.positions(expected))
+
+
 def test_real_relion4_file(tmp_path):
     # Pixel coordinates with rlnTomoName and Å origins, as the CZII data
     # portal's ingestion tests hold them (no pixel size in the file).

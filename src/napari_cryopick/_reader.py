@@ -100,12 +100,22 @@ def read_star_layers(path) -> list[tuple]:
     """Read a RELION 5 / RELION 4 / Warp STAR file as Points layers.
 
     Centred (RELION 5) coordinates take the tomogram size from the
-    tomogram open in the viewer; an error says so when none is.
+    tomogram open in the viewer, else from the RELION tomogram set the
+    job's optimisation set names; an error says so when neither is.
     """
-    from napari_cryopick.io.star import match_geometry, read_star
+    from napari_cryopick.io.star import (
+        match_geometry,
+        read_relion_tomograms,
+        read_star,
+        relion_tomograms_beside,
+    )
     from napari_cryopick.layers import picks_to_layer_data
 
     geometries = viewer_geometries()
+    beside = relion_tomograms_beside(path)
+    if beside is not None:
+        # RELION's own tomogram set, for tomograms not open in the viewer.
+        geometries = {**read_relion_tomograms(beside), **geometries}
     table = read_star(path, geometries)
     runs = [match_geometry(r, geometries) for r in table['run'].unique()]
     known = [g for g in runs if g is not None]

@@ -87,8 +87,8 @@ def tomogram_geometries(
     ----------
     source : str or Path
         A project (every run with a ``tomo_type`` tomogram), a tomogram
-        (MRC file or OME-Zarr store), a folder of them, or a RELION
-        ``tomograms.star``.
+        (MRC file or OME-Zarr store), a folder of them, a RELION
+        ``tomograms.star``, or a RELION optimisation set naming one.
     tomo_type : str
         Tomogram type in a project.
 
@@ -98,13 +98,17 @@ def tomogram_geometries(
         By run name.
     """
     from napari_cryopick.io.star import (
+        is_optimisation_set,
         is_tomogram_set,
         read_relion_tomograms,
+        tomograms_of_optimisation_set,
     )
 
     path = Path(source)
     if not path.exists():
         raise input_error(path, 'no such file or folder')
+    if is_optimisation_set(path):
+        path = tomograms_of_optimisation_set(path)
     if is_tomogram_set(path):
         return read_relion_tomograms(path)
     if prj.is_project(path) and not prj.is_zarr_store(path):

@@ -37,7 +37,7 @@ import pandas as pd
 from napari_cryopick import coords
 from napari_cryopick import picks as pk
 from napari_cryopick.classes import ParticleClass, default_classes
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import CryopickError, input_error
 from napari_cryopick.io.tomogram import _SUFFIXES as TOMOGRAM_SUFFIXES
 
 if TYPE_CHECKING:
@@ -533,3 +533,70 @@ def is_tomogram_set(path: str | Path) -> bool:
         return False
     head = _head(path)
     return '_rlnTomoSizeX' in head and '_rlnTomoTiltSeriesPixelSize' in head
+
+
+def is_optimisation_set(path: str | Path) -> bool:
+    """Return whether ``path`` is a RELION optimisation set STAR file."""
+    path = Path(path)
+    return (
+        path.is_file()
+        and path.suffix.lower() == '.star'
+        and '_rlnTomoTomogramsFile' in _head(path)
+    )
+
+
+def tomograms_of_optimisation_set(path: str | Path) -> Path:
+    """Return the ``tomograms.star`` a RELION optimisation set names.
+
+    RELION writes ``rlnTomoTomogramsFile`` relative to its project folder,
+    so the path is looked up from the working folder and from each folder
+    above the optimisation set.
+
+    Raises
+    ------
+    CryopickError
+        If the file names none, or it cannot be found.
+    """
+    path = Path(path)
+    simple = [b for b in _load(path).values() if isinstance(b, dict)]
+    named = [
+        b['rlnTomoTomogramsFile']
+        for b in simple
+        if b.get('rlnTomoTomogramsFile')
+    ]
+    if not named:
+        raise input_error(path, 'names no rlnTomoTomogramsFile')
+    for base in (Path.cwd(), *path.resolve().parents):
+        candidate = base / str(named[0])
+        if candidate.is_file():
+            return candidate
+    raise input_error(path, f'its tomogram set {named[0]} is not found')
+
+
+def relion_tomograms_beside(path: str | Path) -> Path | None:
+    """Find the ``tomograms.star`` of a RELION job's particles file.
+
+    RELION 5 jobs write ``<root>_optimisation_set.star`` beside
+    ``<root>_data.star`` (or ``optimisation_set.star`` beside
+    ``particles.star``), naming the tomogram set used.
+
+    Parameters
+    ----------
+    path : str or Path
+        A particles STAR file.
+
+    Returns
+    -------
+    Path or None
+        The tomogram set, or None when there is no readable one.
+    """
+    path = Path(path)
+    root = path.name.removesuffix('data.star')
+    sets = sorted(path.parent.glob('*optimisation_set.star'))
+    sets.sort(key=lambda s: not s.name.startswith(root))
+    for candidate in sets:
+        try:
+            return tomograms_of_optimisation_set(candidate)
+        except CryopickError:
+            continue
+    return None
