@@ -386,19 +386,15 @@ def test_real_relion4_file(tmp_path):
 
 def test_real_warp_file(tmp_path):
     # Warp/M subtomogram export (rlnMicrographName TS.mrc.tomostar).
+    # Warp writes coordinates in pixels of rlnPixelSize (3.3 Å here).
     path = DATA / 'warp_m_particles.star'
-    table = read_picks(path, voxel_size=3.3)
+    table = read_picks(path)
     assert set(table['run']) == {'TS'}
     assert pk.positions(table)[0] == pytest.approx(
         np.array([880.274, 895.0579, 1107.245]) * 3.3
     )
-    # Warp names its reconstruction <series>_<pixel>Apx.mrc: matched to
-    # the tomostar, whose voxel size then applies.
-    folder = tmp_path / 'reconstruction'
-    folder.mkdir()
-    header_only_store(folder / 'TS.mrc_3.30Apx.zarr', (600, 800, 800), 3.3)
-    again = read_picks(path, tomograms=folder)
-    assert np.allclose(pk.positions(again), pk.positions(table))
+    given = read_picks(path, voxel_size=6.6)
+    assert np.allclose(pk.positions(given), 2 * pk.positions(table))
 
 
 def test_warp_template_matching_fractions(tmp_path):
@@ -416,7 +412,9 @@ def test_warp_template_matching_fractions(tmp_path):
     )
     path = tmp_path / 'TS_1_10.00Apx_ribosome.star'
     starfile.write(frame, path)
-    store = header_only_store(tmp_path / 'TS_1.zarr', (100, 400, 300), 10.0)
+    # Warp's reconstruction is TS_1_10.00Apx.mrc: matched to TS_1.tomostar.
+    store = tmp_path / 'TS_1_10.00Apx.zarr'
+    header_only_store(store, (100, 400, 300), 10.0)
     table = read_picks(path, tomograms=store)
     assert np.allclose(
         pk.positions(table), [[1500.0, 2000.0, 500.0], [750.0, 4000.0, 0.0]]

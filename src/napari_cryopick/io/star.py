@@ -13,8 +13,9 @@ Read with the ``starfile`` library (writing is in
   (RELION 3, Warp). The pixel size is given, or RELION 4's
   ``rlnTomoTiltSeriesPixelSize`` in the optics table, or the tomogram's.
 - **Warp/M**: ``rlnCoordinate{X,Y,Z}`` with ``rlnMicrographName``
-  ``<tilt series>.tomostar``; Warp's template matching writes them as
-  fractions of the tomogram's extent (all within [0, 1]).
+  ``<tilt series>.tomostar``, in pixels of ``rlnPixelSize`` when Warp
+  exported them; Warp's template matching writes them as fractions of the
+  tomogram's extent (all within [0, 1]).
 
 Every flavour: ``rlnOrigin{X,Y,Z}Angst`` (or ``rlnOrigin{X,Y,Z}`` in
 pixels) is subtracted from the coordinate, after rotating it by
@@ -369,13 +370,17 @@ def _positions(path, particles, optics, runs, geometries, voxel_size):
     return coords.pixels_to_angstrom(xyz, pixel), pixel
 
 
+def _is_warp(particles) -> bool:
+    names = particles.get('rlnMicrographName')
+    return names is not None and all(
+        str(n).endswith('.tomostar') for n in names
+    )
+
+
 def _is_fractional(particles, xyz) -> bool:
     # Warp's template matching divides by the tomogram's extent; pixel
     # coordinates all within one voxel of the corner are not a real case.
-    names = particles.get('rlnMicrographName')
-    warp = names is not None and all(
-        str(n).endswith('.tomostar') for n in names
-    )
+    warp = _is_warp(particles)
     return bool(warp and len(xyz) and np.all((xyz >= 0) & (xyz <= 1)))
 
 
@@ -388,6 +393,10 @@ def _pixel_size(path, particles, optics, runs, geometries, voxel_size):
             )
         return np.full(n, float(voxel_size))
     stated = _optics_value(particles, optics, 'rlnTomoTiltSeriesPixelSize')
+    if stated is None and _is_warp(particles):
+        # WarpTools ts_export_particles writes coordinate = Å / output
+        # pixel size and that size as rlnPixelSize.
+        stated = _optics_value(particles, optics, 'rlnPixelSize')
     if stated is not None:
         return stated
     if geometries:
