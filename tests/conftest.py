@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_cryopick.model.config import NetworkConfig
+
 REPO = Path(__file__).resolve().parents[1]
 #: Real third-party files shipped with the tests (see its README.md).
 TEST_DATA = REPO / 'tests' / 'data'
@@ -58,25 +60,32 @@ def picks_files(out: Path, run: str) -> list[Path]:
     return sorted((out / 'ExperimentRuns' / run / 'Picks').glob('*.json'))
 
 
-@pytest.fixture(scope='session')
-def checkpoint(tmp_path_factory) -> Path:
-    """A tiny random checkpoint whose thresholds keep every candidate."""
-    torch = pytest.importorskip('torch')
-    from napari_cryopick.classes import CZII_CLASSES
-    from napari_cryopick.model.checkpoint import (
-        classes_to_card,
-        save_checkpoint,
-    )
-    from napari_cryopick.model.config import NetworkConfig, build_network
+#: The one tiny network of the tests: a U-Net that runs in milliseconds.
+TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
 
-    tiny = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
-    torch.manual_seed(0)
+
+def tiny_card(**fields) -> dict:
+    """A model card for :data:`TINY` on the CZII classes (20 Å grid)."""
+    from napari_cryopick.classes import CZII_CLASSES
+    from napari_cryopick.model.checkpoint import classes_to_card
+
     card = {
         'name': 'tiny',
-        'network': tiny.to_dict(),
+        'network': TINY.to_dict(),
         'classes': classes_to_card(CZII_CLASSES),
         'voxel_size': 20.024888,
         'thresholds': {c.name: 0.0 for c in CZII_CLASSES},
     }
+    return {**card, **fields}
+
+
+@pytest.fixture(scope='session')
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny random checkpoint whose thresholds keep every candidate."""
+    torch = pytest.importorskip('torch')
+    from napari_cryopick.model.checkpoint import save_checkpoint
+    from napari_cryopick.model.config import build_network
+
+    torch.manual_seed(0)
     path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
-    return save_checkpoint(path, build_network(tiny), card)
+    return save_checkpoint(path, build_network(TINY), tiny_card())

@@ -51,6 +51,7 @@ def _predict(project, out, checkpoint, *extra):
     )
 
 
+@pytest.mark.slow
 def test_scheduler_runs_resume_and_isolate(
     project, checkpoint, cluster, tmp_path, capsys, caplog
 ):
@@ -86,6 +87,7 @@ def test_scheduler_runs_resume_and_isolate(
     assert not picks_files(fresh, 'TS_sim_3')
 
 
+@pytest.mark.slow
 def test_local_workers(project, checkpoint, tmp_path, capsys):
     out = tmp_path / 'out'
     assert _predict(project, out, checkpoint, '--workers', '2') == 0

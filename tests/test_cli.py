@@ -192,6 +192,7 @@ def test_bad_inputs(project, tmp_path, capsys):
     assert blocker.read_text() == 'keep'
 
 
+@pytest.mark.slow
 def test_headless_demo_runs_the_pipeline(tmp_path, capsys):
     pytest.importorskip('torch')
     out = tmp_path / 'demo'

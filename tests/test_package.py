@@ -1,8 +1,12 @@
 """Packaging: manifest, entry points, and a core free of Qt and torch."""
 
+import ast
+import re
 import subprocess
 import sys
+import tomllib
 from importlib import import_module
+from importlib.metadata import packages_distributions
 
 import pytest
 import yaml
@@ -46,3 +50,34 @@ def test_core_imports_without_qt_torch_monai():
         check=True,
     )
     assert out.stdout.strip() == ''
+
+
+def _imported_top_modules() -> set[str]:
+    found = set()
+    for path in (REPO / 'src' / 'napari_cryopick').rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split('.')[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                found.add(node.module.split('.')[0])
+    return found - set(sys.stdlib_module_names) - {'napari_cryopick'}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def test_every_imported_package_is_a_declared_dependency():
+    project = tomllib.loads((REPO / 'pyproject.toml').read_text())['project']
+    declared = {
+        _canonical(re.split(r'[\s<>=!~;\[]', spec, maxsplit=1)[0])
+        for spec in project['dependencies']
+    }
+    distributions = packages_distributions()
+    missing = {
+        module: distributions.get(module, [module])
+        for module in _imported_top_modules()
+        if not {_canonical(d) for d in distributions.get(module, [module])}
+        & declared
+    }
+    assert not missing, f'imported but not in pyproject: {missing}'

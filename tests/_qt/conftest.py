@@ -1,34 +1,6 @@
-"""Fixtures for the widget tests: a tiny random model, the sample."""
+"""Fixtures for the widget tests: the sample (the tiny model is shared)."""
 
 import pytest
-
-torch = pytest.importorskip('torch')
-
-from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
-from napari_cryopick.model.checkpoint import (  # noqa: E402
-    classes_to_card,
-    save_checkpoint,
-)
-from napari_cryopick.model.config import (  # noqa: E402
-    NetworkConfig,
-    build_network,
-)
-
-TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
-
-
-@pytest.fixture(scope='session')
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
-    card = {
-        'network': TINY.to_dict(),
-        'classes': classes_to_card(CZII_CLASSES),
-        'voxel_size': 20.024888,
-        'thresholds': {c.name: 0.0 for c in CZII_CLASSES},
-    }
-    return save_checkpoint(path, build_network(TINY), card)
 
 
 @pytest.fixture(scope='session')

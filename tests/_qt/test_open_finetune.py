@@ -42,8 +42,9 @@ def test_open_lists_runs_and_loads_picks(qtbot, project):
     assert widget.state.session.run == 'TS_sim_2'
 
 
+@pytest.mark.slow
 def test_finetune_uses_the_new_model(
-    qtbot, sample_layers, tiny_checkpoint, tmp_path
+    qtbot, sample_layers, checkpoint, tmp_path
 ):
     viewer = ViewerModel()
     add_layers(viewer, sample_layers[:1])
@@ -51,7 +52,7 @@ def test_finetune_uses_the_new_model(
     tune = FinetuneWidget(viewer)
     for widget in (pick, tune):
         qtbot.addWidget(widget)
-    pick.checkpoint.setText(str(tiny_checkpoint))
+    pick.checkpoint.setText(str(checkpoint))
     assert tune.train() is None
     pick.pick()
     wait_done(qtbot, pick)

@@ -19,8 +19,8 @@ def _widget(qtbot, sample_layers, checkpoint):
     return viewer, widget
 
 
-def test_pick_makes_one_layer_per_class(qtbot, sample_layers, tiny_checkpoint):
-    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+def test_pick_makes_one_layer_per_class(qtbot, sample_layers, checkpoint):
+    viewer, widget = _widget(qtbot, sample_layers, checkpoint)
     gaps, last = [], [time.perf_counter()]
 
     def tick():
@@ -54,8 +54,8 @@ def test_pick_makes_one_layer_per_class(qtbot, sample_layers, tiny_checkpoint):
     assert len(viewer.layers[name].data) == before
 
 
-def test_cancel_stops_a_running_pick(qtbot, sample_layers, tiny_checkpoint):
-    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+def test_cancel_stops_a_running_pick(qtbot, sample_layers, checkpoint):
+    viewer, widget = _widget(qtbot, sample_layers, checkpoint)
     widget.inference = widget.inference.__class__(patch=(32, 32, 32))
     worker = widget.pick()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
@@ -76,9 +76,9 @@ def test_cancel_stops_a_running_pick(qtbot, sample_layers, tiny_checkpoint):
 
 
 def test_cancel_keeps_the_picks_of_finished_slabs(
-    qtbot, sample_layers, tiny_checkpoint
+    qtbot, sample_layers, checkpoint
 ):
-    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    viewer, widget = _widget(qtbot, sample_layers, checkpoint)
     widget.inference = widget.inference.__class__(patch=(32, 24, 24))
     worker = widget.pick()
 
@@ -99,9 +99,9 @@ def test_cancel_keeps_the_picks_of_finished_slabs(
 
 
 def test_first_picks_show_before_the_model_ends(
-    qtbot, sample_layers, tiny_checkpoint
+    qtbot, sample_layers, checkpoint
 ):
-    viewer, widget = _widget(qtbot, sample_layers, tiny_checkpoint)
+    viewer, widget = _widget(qtbot, sample_layers, checkpoint)
     widget.inference = widget.inference.__class__(patch=(32, 48, 48))
     shown = []
     show = widget._show_partial

@@ -17,7 +17,11 @@ def test_every_manifest_widget_opens(make_napari_viewer, name):
         'napari-cryopick', name
     )
     assert widget is not None
-    assert dock.isVisible() or True
+    docked = viewer.window.dock_widgets.values()
+    assert any(w is widget for w in docked)
+    # Shown as soon as the (hidden test) window is.
+    assert dock.isVisibleTo(dock.parentWidget())
+    assert widget.isVisibleTo(dock)
 
 
 def test_sample_opens_in_angstrom_scale(make_napari_viewer):
@@ -35,6 +39,7 @@ def test_sample_opens_in_angstrom_scale(make_napari_viewer):
         assert len(layer.data) > 0
 
 
+@pytest.mark.slow
 def test_demo_viewer_is_ready_to_pick(make_napari_viewer, qtbot):
     # make_napari_viewer first: it checks for leaked viewers on teardown.
     make_napari_viewer()

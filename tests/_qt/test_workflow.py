@@ -14,6 +14,9 @@ from napari_cryopick._qt.score_widget import ScoreWidget
 from napari_cryopick.io.sources import read_picks
 from tests._qt.conftest import add_layers, wait_done
 
+#: Each test picks the whole sample first (seconds).
+pytestmark = pytest.mark.slow
+
 
 class GapMeter:
     """The longest time the Qt event loop went without running a timer."""
@@ -38,7 +41,7 @@ class GapMeter:
 
 
 @pytest.fixture
-def picked(make_napari_viewer, qtbot, sample_layers, tiny_checkpoint):
+def picked(make_napari_viewer, qtbot, sample_layers, checkpoint):
     viewer = make_napari_viewer()
     add_layers(viewer, sample_layers)
     pick = PickWidget(viewer)
@@ -46,7 +49,7 @@ def picked(make_napari_viewer, qtbot, sample_layers, tiny_checkpoint):
     review = ReviewWidget(viewer)
     for widget in (pick, score, review):
         qtbot.addWidget(widget)
-    pick.checkpoint.setText(str(tiny_checkpoint))
+    pick.checkpoint.setText(str(checkpoint))
     meter = GapMeter()
     meter.start()
     pick.pick()
