@@ -51,6 +51,7 @@ from napari_cryopick.io.tomogram import Tomogram, block_mean
 from napari_cryopick.metric import best_thresholds, score_picks
 from napari_cryopick.model.augment import AugmentConfig
 from napari_cryopick.model.checkpoint import (
+    ModelCard,
     classes_to_card,
     save_checkpoint,
 )
@@ -189,7 +190,7 @@ def tune_only(args) -> int:
     validation = validation_set(args, args.val)
     found, truth = evaluate(model, validation)
     thresholds, result = tune(found, truth)
-    card = model.card
+    card = model.card.to_dict()
     card['thresholds'] = thresholds
     card['validation'] = {
         'runs': len(validation),
@@ -219,7 +220,7 @@ class Model:
     """Stand-in for LoadedModel during training."""
 
     def __init__(self, network, card):
-        self.network, self.card = network, card
+        self.network, self.card = network, ModelCard.from_dict(card)
         self.classes = CZII_CLASSES
         self.voxel_size = card['voxel_size']
         self.thresholds = {}

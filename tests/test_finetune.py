@@ -16,7 +16,6 @@ from napari_cryopick.model.checkpoint import (  # noqa: E402
     load_checkpoint,
     read_card,
 )
-from napari_cryopick.model.config import NetworkConfig  # noqa: E402
 from napari_cryopick.model.finetune import (  # noqa: E402
     FinetuneSettings,
     LabelledRun,
@@ -24,7 +23,6 @@ from napari_cryopick.model.finetune import (  # noqa: E402
 )
 from napari_cryopick.model.sampling import PatchSampler, make_sample  # noqa: E402
 
-TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
 FAST = FinetuneSettings(checkpoint_every=5)
 FAST = replace(
     FAST,
@@ -65,6 +63,7 @@ def _run(project, name):
     )
 
 
+@pytest.mark.slow
 def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
     model = load_checkpoint(base)
     before = {k: v.clone() for k, v in model.network.state_dict().items()}
@@ -81,7 +80,7 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
     assert not result.cancelled
     assert np.mean(losses[-4:]) < np.mean(losses[:4])
     tuned = load_checkpoint(result.path)
-    card = tuned.card
+    card = tuned.card.record
     assert card['finetune']['parent']['name'] == 'tiny'
     assert card['finetune']['steps_done'] == 12
     assert card['finetune']['runs'] == ['TS_sim_1']
@@ -92,6 +91,7 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
         assert torch.equal(value, before[key])
 
 
+@pytest.mark.slow
 def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
     # Thresholds are tuned on the training runs: tuning them on the
     # held-out run would make its "after" score optimistic.
@@ -148,7 +148,7 @@ def test_cancel_keeps_the_last_checkpoint(base, project, tmp_path):
         cancel=cancel,
     )
     assert result.cancelled
-    assert read_card(result.path)['finetune']['steps_done'] == 5
+    assert read_card(result.path).record['finetune']['steps_done'] == 5
     load_checkpoint(result.path)
 
 
@@ -204,6 +204,7 @@ def test_bad_finetune_input(base, project, tmp_path, capsys):
     assert "no run 'TS_nope'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_finetune_command(base, project, tmp_path, caplog):
     caplog.set_level('INFO')
     out = tmp_path / 'cli.safetensors'
@@ -223,7 +224,7 @@ def test_finetune_command(base, project, tmp_path, caplog):
     )
     assert status == 0
     assert 'held-out F4 (TS_sim_2): before' in caplog.text
-    card = load_checkpoint(out).card['finetune']
+    card = load_checkpoint(out).card.record['finetune']
     assert card['steps_done'] == 6
     # The tiny model proposes everywhere: labels taken as complete make
     # its proposals away from every pick negatives; unless told not to.
@@ -231,7 +232,7 @@ def test_finetune_command(base, project, tmp_path, caplog):
     argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]
     argv += ['--runs', 'TS_sim_1', '--steps', '1', '--incomplete-labels']
     assert main(argv) == 0
-    assert load_checkpoint(out).card['finetune']['negatives'] == 0
+    assert load_checkpoint(out).card.record['finetune']['negatives'] == 0
 
 
 def test_mined_negatives_are_the_unlabelled_proposals(
@@ -242,7 +243,9 @@ def test_mined_negatives_are_the_unlabelled_proposals(
     from napari_cryopick.model import finetune as ft
 
     model = load_checkpoint(base)
-    model.card['thresholds'] = {'ribosome': 0.5, 'thyroglobulin': 0.5}
+    model.card = replace(
+        model.card, thresholds={'ribosome': 0.5, 'thyroglobulin': 0.5}
+    )
     run = _run(project, 'TS_sim_1')
     first = run.picks.iloc[0]
     at = [first['x'], first['y'], first['z']]

@@ -12,7 +12,6 @@ from napari_cryopick.classes import CZII_CLASSES  # noqa: E402
 from napari_cryopick.coords import level0_to_level, level_to_level0  # noqa: E402
 from napari_cryopick.errors import CryopickError  # noqa: E402
 from napari_cryopick.model.checkpoint import (  # noqa: E402
-    classes_to_card,
     load_checkpoint,
     read_card,
     save_checkpoint,
@@ -33,8 +32,7 @@ from napari_cryopick.model.peaks import (  # noqa: E402
 from napari_cryopick.model.sampling import PatchSampler, make_sample  # noqa: E402
 from napari_cryopick.model.targets import sphere_labels  # noqa: E402
 from napari_cryopick.model.train import TrainConfig, train  # noqa: E402
-
-TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
+from tests.conftest import TINY, tiny_card  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -169,7 +167,7 @@ def test_partial_picks_come_before_the_end(tmp_path):
     import dask.array as da
 
     from napari_cryopick.io.tomogram import Tomogram
-    from napari_cryopick.model.checkpoint import LoadedModel
+    from napari_cryopick.model.checkpoint import LoadedModel, ModelCard
     from napari_cryopick.model.predict import PickSettings, predict_tomogram
 
     rng = np.random.default_rng(3)
@@ -194,7 +192,9 @@ def test_partial_picks_come_before_the_end(tmp_path):
     )
     card = {**_card(), 'thresholds': {}}
     ribosome = [c.name for c in CZII_CLASSES].index('ribosome') + 1
-    model = LoadedModel(_Intensity(ribosome), card, tmp_path)
+    model = LoadedModel(
+        _Intensity(ribosome), ModelCard.from_dict(card), tmp_path
+    )
     settings = PickSettings(
         inference=InferenceSettings(patch=(24, 48, 48)),
         peaks=PeakSettings(candidate_threshold=0.5),
@@ -275,19 +275,14 @@ def test_training_lowers_the_loss_and_can_be_cancelled():
 
 
 def _card():
-    return {
-        'network': TINY.to_dict(),
-        'classes': classes_to_card(CZII_CLASSES),
-        'voxel_size': 20.0,
-        'thresholds': {'ribosome': 0.3},
-    }
+    return tiny_card(voxel_size=20.0, thresholds={'ribosome': 0.3})
 
 
 def test_checkpoint_round_trip(tmp_path):
     net = build_network(TINY)
     path = save_checkpoint(tmp_path / 'm.safetensors', net, _card())
     model = load_checkpoint(path)
-    assert model.card['thresholds'] == {'ribosome': 0.3}
+    assert model.card.thresholds == {'ribosome': 0.3}
     assert [c.name for c in model.classes] == [c.name for c in CZII_CLASSES]
     for key, value in net.state_dict().items():
         assert torch.equal(model.network.state_dict()[key], value)
@@ -367,3 +362,39 @@ def test_coloured_noise_is_low_passed_and_keeps_the_spread():
     a = added[..., 1:].flatten()
     b = added[..., :-1].flatten()
     assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.5
+
+
+@pytest.mark.parametrize(
+    ('change', 'problem'),
+    [
+        ({'classes': None}, "lacks 'classes'"),
+        ({'voxel_size': 'ten'}, 'malformed model card'),
+        ({'voxel_size': -2.0}, 'not a positive number'),
+        ({'classes': [{'name': 'ribosome'}]}, 'malformed model card'),
+        ({'network': {'architecture': 'resnet'}}, 'unknown architecture'),
+        ({'thresholds': {'ribosome': 'high'}}, 'malformed model card'),
+        ({'network': {'out_channels': 3}}, '3 output channels'),
+    ],
+)
+def test_a_malformed_card_is_named(tmp_path, change, problem):
+    import json
+
+    from safetensors.torch import save_file
+
+    from napari_cryopick.model.checkpoint import CARD_KEY, FORMAT
+
+    card = {'format': FORMAT, **tiny_card()}
+    for key, value in change.items():
+        if value is None:
+            del card[key]
+        elif key == 'network':
+            card[key] = {**card[key], **value}
+        else:
+            card[key] = value
+    path = tmp_path / 'bad-card.safetensors'
+    save_file({'w': torch.zeros(1)}, path, {CARD_KEY: json.dumps(card)})
+    with pytest.raises(CryopickError, match=problem) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(str(path)), message
+    assert '\n' not in message

@@ -1,6 +1,7 @@
 """``cryopick predict`` on a simulated project with a tiny checkpoint."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -151,6 +152,7 @@ def test_predict_bad_inputs(tmp_path, checkpoint, project, capsys, caplog):
     assert not (tmp_path / 'e').exists()
 
 
+@pytest.mark.slow
 def test_predict_with_an_ensemble(project, checkpoint, tmp_path, capsys):
     from napari_cryopick.model.checkpoint import (
         load_checkpoint,
@@ -172,7 +174,8 @@ def test_predict_with_an_ensemble(project, checkpoint, tmp_path, capsys):
     # Members must share classes and grid.
     model = load_checkpoint(checkpoint)
     coarse = tmp_path / 'coarse.safetensors'
-    save_checkpoint(coarse, model.network, {**model.card, 'voxel_size': 40.0})
+    coarse_card = replace(model.card, voxel_size=40.0)
+    save_checkpoint(coarse, model.network, coarse_card)
     capsys.readouterr()
     assert predict('bad', checkpoint, coarse) == 1
     assert 'ensemble' in capsys.readouterr().err

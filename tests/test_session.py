@@ -125,3 +125,21 @@ def test_repeated_ids_are_new_points(session):
     assert len(set(out)) == len(out)
     assert session.table.loc[out[-1], 'provenance'] == 'added'
     assert set(session.table.loc[out[:-1], 'provenance']) == {'model'}
+
+
+@pytest.mark.parametrize('dtype', ['object', 'string'])
+def test_the_threshold_filter_takes_any_string_column(dtype):
+    # pandas stores strings in pyarrow when it is installed; an empty
+    # class column must still compare with the scores.
+    table = pk.make_picks(
+        'r', ['a', 'b', 'a', 'c'], np.zeros((4, 3)), score=[0.2, 0.5, 0.9, 0]
+    )
+    table = table.astype({'particle_type': dtype})
+    mask = pk.over_thresholds(table, {'a': 0.5, 'b': 0.6})
+    assert mask.tolist() == [False, False, True, True]
+    empty = table.iloc[:0]
+    assert pk.over_thresholds(empty, {'a': 0.5}).shape == (0,)
+    assert len(pk.apply_thresholds(table, {'a': 0.5})) == 3
+    session = PickSession('r', CZII_CLASSES)
+    session.set_candidates(empty, {'ribosome': 0.5})
+    assert len(session.visible('ribosome')) == 0

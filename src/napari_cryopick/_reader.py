@@ -141,11 +141,12 @@ def _is_picks_csv(path: Path) -> bool:
 
 
 def read_picks_layers(path) -> list[tuple]:
-    """Read picks as one Points layer per class (voxel size 10.012444 Å).
+    """Read picks as one Points layer per class (on the CZII voxel size).
 
     A picks file carries no tomogram, so the layers use the CZII voxel
     size; ``scale`` makes them line up with a CZII tomogram either way.
     """
+    from napari_cryopick.classes import CZII_VOXEL_SIZE
     from napari_cryopick.io.sources import read_picks
     from napari_cryopick.layers import picks_to_layer_data
 
@@ -153,4 +154,4 @@ def read_picks_layers(path) -> list[tuple]:
         table = read_picks(path)
     except CryopickError:
         return []
-    return picks_to_layer_data(table, 10.012444)
+    return picks_to_layer_data(table, CZII_VOXEL_SIZE)

@@ -63,6 +63,10 @@ class ParticleClass:
         return entry
 
 
+#: Voxel size (Å) of the CZII tomograms, as their OME-Zarr metadata
+#: says although their folder is named ``VoxelSpacing10.000`` (DESIGN §4).
+CZII_VOXEL_SIZE = 10.012444
+
 CZII_CLASSES: tuple[ParticleClass, ...] = (
     ParticleClass('apo-ferritin', 1, 60.0, 1.0, (0, 117, 220, 255), '4V1W'),
     ParticleClass('beta-amylase', 2, 65.0, 0.0, (153, 63, 0, 255), '1FA2'),

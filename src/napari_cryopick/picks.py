@@ -166,3 +166,37 @@ def concat(tables) -> pd.DataFrame:
     if not tables:
         return empty_picks()
     return normalize(pd.concat(tables, ignore_index=True))
+
+
+def over_thresholds(table: pd.DataFrame, thresholds: dict) -> np.ndarray:
+    """Return which picks reach their class's score threshold.
+
+    The one threshold filter of the package (the session, inference and
+    fine-tuning share it).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks table (any index).
+    thresholds : dict
+        ``{class name: threshold}``; a class not named has threshold 0.
+
+    Returns
+    -------
+    ndarray of bool
+        One flag per row: ``score >= threshold``.
+    """
+    # factorize, not Series.map: with pyarrow installed pandas maps an
+    # empty string column to strings, which do not compare with floats.
+    codes, names = pd.factorize(table['particle_type'])
+    limits = np.array(
+        [float(thresholds.get(n, 0.0)) for n in names], dtype=float
+    )
+    return table['score'].to_numpy(float) >= limits[codes]
+
+
+def apply_thresholds(table: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
+    """Return the picks of ``table`` that reach their class's threshold."""
+    if not thresholds or not len(table):
+        return table
+    return normalize(table[over_thresholds(table, thresholds)])

@@ -140,10 +140,7 @@ class PickSession:
         table = self.table
         if name is not None:
             table = table[table['particle_type'] == name]
-        # astype: mapping an empty str column (pyarrow-backed under
-        # pandas 3) keeps the str dtype, which cannot compare with floats.
-        limits = table['particle_type'].map(self._state.thresholds)
-        over = table['score'] >= limits.astype(float).fillna(0.0)
+        over = pk.over_thresholds(table, self._state.thresholds)
         prov = table['provenance']
         shown = prov.isin(CONFIRMED) | ((prov == 'model') & over)
         return table[shown]

@@ -10,12 +10,15 @@ one-line error.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+
+import numpy as np
 
 from napari_cryopick.classes import ParticleClass
 from napari_cryopick.errors import input_error
@@ -35,28 +38,124 @@ def bundled_checkpoint() -> Path:
     )
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """A model card: the typed fields every part needs, validated.
+
+    Parameters
+    ----------
+    network : NetworkConfig
+        The architecture.
+    classes : tuple of ParticleClass
+        The classes the network predicts, in label order.
+    voxel_size : float
+        Voxel size in Å of the grid the network runs on.
+    thresholds : dict
+        Per-class score thresholds (F4-optimal on held-out data).
+    name : str
+        The model's name.
+    record : dict
+        The whole card as JSON (training data and recipe, measured
+        scores, fine-tuning history...), the typed fields included.
+    """
+
+    network: NetworkConfig
+    classes: tuple[ParticleClass, ...]
+    voxel_size: float
+    thresholds: dict[str, float] = field(default_factory=dict)
+    name: str = 'model'
+    record: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, card: dict, source: str | Path = 'model card'):
+        """Validate a card read from JSON; ``source`` names it in errors.
+
+        Raises
+        ------
+        CryopickError
+            One line naming ``source`` and the first field that is
+            missing or malformed.
+        """
+        if not isinstance(card, dict):
+            raise input_error(source, 'model card is not a JSON object')
+        for key in ('network', 'classes', 'voxel_size'):
+            if key not in card:
+                raise input_error(source, f'model card lacks {key!r}')
+        try:
+            network = NetworkConfig.from_dict(card['network'])
+            classes = classes_from_card(card)
+            voxel_size = float(card['voxel_size'])
+            thresholds = {
+                str(k): float(v)
+                for k, v in (card.get('thresholds') or {}).items()
+            }
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            problem = str(err).strip().splitlines()[0] or type(err).__name__
+            raise input_error(
+                source, f'malformed model card ({problem})'
+            ) from None
+        if not classes or not np.isfinite(voxel_size) or voxel_size <= 0:
+            raise input_error(
+                source,
+                'malformed model card (no classes, or a voxel '
+                'size that is not a positive number)',
+            )
+        if network.out_channels != len(classes) + 1:
+            raise input_error(
+                source,
+                f'malformed model card ({network.out_channels} output '
+                f'channels for {len(classes)} classes and background)',
+            )
+        return cls(
+            network,
+            classes,
+            voxel_size,
+            thresholds,
+            str(card.get('name', 'model')),
+            copy.deepcopy(card),
+        )
+
+    def to_dict(self) -> dict:
+        """Return the card as JSON-ready data (a fresh copy)."""
+        card = copy.deepcopy(self.record)
+        card.update(
+            name=self.name,
+            network=self.network.to_dict(),
+            classes=classes_to_card(self.classes),
+            voxel_size=self.voxel_size,
+            thresholds=dict(self.thresholds),
+        )
+        return card
+
+    @property
+    def radius_fraction(self) -> float | None:
+        """Target sphere radius over class radius it was trained with."""
+        value = self.record.get('target', {}).get('radius_fraction')
+        return None if value is None else float(value)
+
+
 @dataclass
 class LoadedModel:
     """A network in eval mode and its card."""
 
     network: object
-    card: dict
+    card: ModelCard
     path: Path
 
     @property
     def classes(self) -> tuple[ParticleClass, ...]:
         """The classes the network predicts, in label order."""
-        return classes_from_card(self.card)
+        return self.card.classes
 
     @property
     def voxel_size(self) -> float:
         """Voxel size in Å of the grid the network runs on."""
-        return float(self.card['voxel_size'])
+        return self.card.voxel_size
 
     @property
     def thresholds(self) -> dict[str, float]:
         """Per-class score thresholds (F4-optimal on held-out data)."""
-        return dict(self.card.get('thresholds', {}))
+        return dict(self.card.thresholds)
 
 
 def classes_to_card(classes) -> list[dict]:
@@ -78,18 +177,18 @@ def classes_from_card(card: dict) -> tuple[ParticleClass, ...]:
     """Rebuild the classes stored in a card."""
     return tuple(
         ParticleClass(
-            name=c['name'],
+            name=str(c['name']),
             label=int(c['label']),
             radius=float(c['radius']),
             weight=float(c['weight']),
-            color=tuple(c['color']),
+            color=tuple(int(v) for v in c['color']),
             pdb_id=c.get('pdb_id'),
         )
         for c in card['classes']
     )
 
 
-def save_checkpoint(path: str | Path, network, card: dict) -> Path:
+def save_checkpoint(path: str | Path, network, card: ModelCard | dict) -> Path:
     """Write ``network``'s weights and ``card`` to ``path`` atomically.
 
     Parameters
@@ -98,9 +197,9 @@ def save_checkpoint(path: str | Path, network, card: dict) -> Path:
         Destination ``.safetensors`` file.
     network : torch.nn.Module
         The network.
-    card : dict
-        JSON-serialisable model card; must hold ``network`` (a
-        :class:`NetworkConfig` dict), ``classes`` and ``voxel_size``.
+    card : ModelCard or dict
+        The model card, or its JSON form (validated by
+        :meth:`ModelCard.from_dict`).
 
     Returns
     -------
@@ -109,11 +208,14 @@ def save_checkpoint(path: str | Path, network, card: dict) -> Path:
     """
     from safetensors.torch import save_file
 
-    for key in ('network', 'classes', 'voxel_size'):
-        if key not in card:
-            raise ValueError(f'model card lacks {key!r}')
+    if not isinstance(card, ModelCard):
+        card = ModelCard.from_dict(card)
     path = check_parent(path)
-    card = {'format': FORMAT, 'format_version': FORMAT_VERSION, **card}
+    card = {
+        'format': FORMAT,
+        'format_version': FORMAT_VERSION,
+        **card.to_dict(),
+    }
     tensors = {
         k: v.detach().contiguous().cpu()
         for k, v in network.state_dict().items()
@@ -130,8 +232,15 @@ def save_checkpoint(path: str | Path, network, card: dict) -> Path:
     return path
 
 
-def read_card(path: str | Path) -> dict:
-    """Return the model card of a checkpoint without loading weights."""
+def read_card(path: str | Path) -> ModelCard:
+    """Return the model card of a checkpoint without loading weights.
+
+    Raises
+    ------
+    CryopickError
+        If the file is missing, not a checkpoint, or its card is
+        malformed (the message names the file and the field).
+    """
     from safetensors import safe_open
 
     path = _existing(path)
@@ -148,9 +257,9 @@ def read_card(path: str | Path) -> dict:
         raise input_error(
             path, 'safetensors file without a cryopick model card'
         ) from None
-    if card.get('format') != FORMAT:
+    if not isinstance(card, dict) or card.get('format') != FORMAT:
         raise input_error(path, 'not a napari-cryopick checkpoint')
-    return card
+    return ModelCard.from_dict(card, path)
 
 
 def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
@@ -169,15 +278,15 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     Raises
     ------
     CryopickError
-        If the file is missing, not a checkpoint, or its weights do not
-        fit the architecture its card names.
+        If the file is missing, not a checkpoint, its card is malformed,
+        or its weights do not fit the architecture its card names.
     """
     from safetensors.torch import load_file
 
     path = _existing(path or bundled_checkpoint())
     card = read_card(path)
     try:
-        network = build_network(NetworkConfig.from_dict(card['network']))
+        network = build_network(card.network)
         network.load_state_dict(load_file(str(path)))
     except (TypeError, ValueError, KeyError, RuntimeError) as err:
         problem = str(err).strip().splitlines()[0]

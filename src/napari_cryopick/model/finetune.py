@@ -22,10 +22,13 @@ import pandas as pd
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.model.augment import AugmentConfig
-from napari_cryopick.model.checkpoint import LoadedModel, save_checkpoint
+from napari_cryopick.model.checkpoint import (
+    LoadedModel,
+    ModelCard,
+    save_checkpoint,
+)
 from napari_cryopick.model.predict import (
     PickSettings,
-    apply_thresholds,
     grid_factor,
     model_grid,
     predict_tomogram,
@@ -223,7 +226,7 @@ def finetune(
     if settings.retune_thresholds:
         # On the training runs: the held-out runs only measure.
         card['thresholds'] = _retune(tuned, tuning, model)
-        tuned.card = card
+        tuned.card = ModelCard.from_dict(card)
     after = score_runs(tuned, held_out) if held_out else None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
@@ -289,7 +292,7 @@ def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
     found = run.proposals
     if found is None:
         found = predict_runs(model, [run])
-    found = apply_thresholds(found, model.thresholds)
+    found = pk.apply_thresholds(found, model.thresholds)
     if not len(found):
         return run
     radius = {c.name: c.radius for c in model.classes}
@@ -330,9 +333,7 @@ def _sample(model: LoadedModel, run: LabelledRun, settings):
         picks = picks[picks['y'] < limit]
         if negatives is not None:
             negatives = negatives[negatives['y'] < limit]
-    fraction = model.card.get('target', {}).get(
-        'radius_fraction', settings.fraction
-    )
+    fraction = model.card.radius_fraction or settings.fraction
     return make_sample(
         volume,
         picks,
@@ -373,10 +374,10 @@ def _tuning_parts(model, runs, share: float) -> list[tuple]:
 
 
 def _card(model: LoadedModel, runs, settings) -> dict:
-    card = copy.deepcopy(model.card)
-    card['name'] = f'{card.get("name", "model")}-finetuned'
+    card = model.card.to_dict()
+    card['name'] = f'{model.card.name}-finetuned'
     card['finetune'] = {
-        'parent': {'name': model.card.get('name'), 'path': str(model.path)},
+        'parent': {'name': model.card.name, 'path': str(model.path)},
         'runs': [r.tomogram.run for r in runs],
         'picks': int(sum(len(r.picks) for r in runs)),
         'negatives': int(
@@ -399,7 +400,7 @@ def score_runs(model, runs: list[LabelledRun]) -> float:
     """Weighted CZII F4 of ``model`` (its own thresholds) on ``runs``."""
     from napari_cryopick.metric import score_picks
 
-    found = apply_thresholds(predict_runs(model, runs), model.thresholds)
+    found = pk.apply_thresholds(predict_runs(model, runs), model.thresholds)
     truth = pd.concat([r.picks for r in runs], ignore_index=True)
     return score_picks(truth, found, model.classes).score
 

@@ -18,6 +18,7 @@ from napari_cryopick.model.infer import (
 )
 from napari_cryopick.model.normalize import normalize_volume, robust_stats
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
+from napari_cryopick.picks import apply_thresholds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,9 +143,8 @@ def _check_volume(tomogram: Tomogram, volume: np.ndarray) -> None:
         raise input_error(tomogram.source, 'is constant: nothing to pick')
 
 
-def _stride_multiple(card: dict) -> int:
-    strides = card['network'].get('strides') or (2, 2)
-    return int(np.prod(strides))
+def _stride_multiple(card) -> int:
+    return int(np.prod(card.network.strides or (2, 2)))
 
 
 def probabilities_to_picks(
@@ -238,11 +238,3 @@ class _SlabPicks:
         )
         self.kept = end
         self.partial(pk.concat(self.found))
-
-
-def apply_thresholds(table: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
-    """Keep picks whose score reaches their class's threshold."""
-    if not thresholds or not len(table):
-        return table
-    limits = table['particle_type'].map(thresholds).fillna(0.0)
-    return pk.normalize(table[table['score'] >= limits])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_cryopick.classes import CZII_CLASSES
+from napari_cryopick.classes import CZII_CLASSES, CZII_VOXEL_SIZE
 from napari_cryopick.errors import CryopickError
 
 if TYPE_CHECKING:
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 #: Shape (z, y, x) and voxel size (Å) of the CZII challenge tomograms.
 CZII_SHAPE = (184, 630, 630)
-CZII_VOXEL_SIZE = 10.012444
 
 #: Ground-truth counts of the 7 CZII training runs, in the order of
 #: :data:`~napari_cryopick.classes.CZII_CLASSES` (apo-ferritin,

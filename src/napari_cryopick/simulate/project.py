@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_cryopick.classes import default_classes
+from napari_cryopick.classes import CZII_VOXEL_SIZE, default_classes
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import atomic_dir, write_text
 from napari_cryopick.io.copick_json import write_kaggle_overlay
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 #: The folder name the Kaggle data uses, although the stores' metadata
-#: says 10.012444 Å (DESIGN §4): the simulator mimics both.
+#: says :data:`CZII_VOXEL_SIZE` (DESIGN §4): the simulator mimics both.
 SPACING_FOLDER = 'VoxelSpacing10.000'
 
 
@@ -49,7 +49,7 @@ class SimulationSettings:
     shape: tuple[int, int, int] = (184, 630, 630)
     seed: int = 0
     random_look: bool = False
-    voxel_size: float = 10.012444
+    voxel_size: float = CZII_VOXEL_SIZE
     look: PhantomLook | None = None
 
 
