@@ -299,7 +299,7 @@ def test_a_worse_model_is_kept_aside(base, project, tmp_path, monkeypatch):
     assert all(torch.equal(start[k], kept[k]) for k in start)
     worse = load_file(str(result.worse))
     assert any(not torch.equal(start[k], worse[k]) for k in start)
-    card = load_checkpoint(out).card
+    card = load_checkpoint(out).card.record
     assert card['name'] == 'tiny'
     assert card['finetune']['kept'].startswith('starting model')
     assert (card['finetune']['before'], card['finetune']['after']) == (
@@ -310,7 +310,7 @@ def test_a_worse_model_is_kept_aside(base, project, tmp_path, monkeypatch):
     keep = replace(settings, keep_worse=True)
     result = finetune(load_checkpoint(base), [args[0][0]], out, keep, held)
     assert result.worse is None
-    assert load_checkpoint(out).card['name'] == 'tiny-finetuned'
+    assert load_checkpoint(out).card.name == 'tiny-finetuned'
 
 
 def test_finetune_command_says_when_it_got_worse(

@@ -260,7 +260,7 @@ def worse_path(out: str | Path) -> Path:
 
 def _kept_card(model: LoadedModel, card: dict, worse: Path) -> dict:
     """Return the starting model's card, saying why it was kept."""
-    kept = copy.deepcopy(model.card)
+    kept = model.card.to_dict()
     kept['finetune'] = {
         **card['finetune'],
         'kept': 'starting model: fine-tuning lowered the held-out score',

@@ -186,7 +186,7 @@ def _model_entry(path: Path) -> dict:
         stat = path.stat()
     except OSError as err:
         raise input_error(path, f'cannot read ({err.strerror})') from None
-    name = read_card(path).get('name', path.stem)
+    name = read_card(path).record.get('name', path.stem)
     return {
         'name': name,
         'sha256': _sha256(path, stat.st_mtime_ns, stat.st_size),
