@@ -268,7 +268,9 @@ def test_min_score_replaces_the_model_thresholds(
 
     # A model whose thresholds keep nothing: --min-score decides alone.
     model = load_checkpoint(checkpoint)
-    strict = {**model.card, 'thresholds': {c.name: 2.0 for c in CZII_CLASSES}}
+    strict = replace(
+        model.card, thresholds={c.name: 2.0 for c in CZII_CLASSES}
+    )
     path = save_checkpoint(
         tmp_path / 'strict.safetensors', model.network, strict
     )
