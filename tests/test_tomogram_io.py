@@ -467,11 +467,11 @@ def test_mrc_axis_mapping(tmp_path):
 
 
 def test_mrc_write_is_safe(tmp_path, volume, monkeypatch):
-    path = write_mrc(tmp_path / 'a.mrc', volume, 1.0)
+    path = write_mrc(tmp_path / 'a.mrc', volume, 7.8)
     before = path.read_bytes()
-    assert_error(lambda: write_mrc(path, volume * 2, 1.0), path, 'exists')
+    assert_error(lambda: write_mrc(path, volume * 2, 7.8), path, 'exists')
     assert path.read_bytes() == before
-    write_mrc(path, volume * 2, 1.0, overwrite=True)
+    write_mrc(path, volume * 2, 7.8, overwrite=True)
     np.testing.assert_array_equal(read_mrc(path).data, volume * 2)
 
     def broken_new(name, **kwargs):
@@ -480,7 +480,7 @@ def test_mrc_write_is_safe(tmp_path, volume, monkeypatch):
 
     monkeypatch.setattr(mrc_module.mrcfile, 'new', broken_new)
     with pytest.raises(OSError, match='disk full'):
-        write_mrc(tmp_path / 'b.mrc', volume, 1.0)
+        write_mrc(tmp_path / 'b.mrc', volume, 7.8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a.mrc']
 
 
@@ -507,11 +507,13 @@ def test_2d_mrc(tmp_path):
     assert_error(lambda: read_mrc(path), path, 'got shape (8, 9)')
 
 
-def test_mrc_voxel_size_zero(tmp_path, volume):
-    path = write_mrc(tmp_path / 'zero.mrc', volume, 1.0)
+@pytest.mark.parametrize('unset', [0.0, 1.0])
+def test_mrc_unset_voxel_size(tmp_path, volume, unset):
+    path = write_mrc(tmp_path / 'unset.mrc', volume, 7.8)
     with mrcfile.open(path, mode='r+') as mrc:
-        mrc.voxel_size = 0.0
-    assert_error(lambda: read_mrc(path), path, 'voxel size is 0')
+        mrc.voxel_size = unset
+    assert_error(lambda: read_mrc(path), path, 'unset', '--voxel-size')
+    assert read_mrc(path, voxel_size=13.5).scales == ((13.5,) * 3,)
 
 
 def test_real_mrc():

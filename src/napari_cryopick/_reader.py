@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from napari_cryopick.errors import CryopickError
+from napari_cryopick.io.sniff import TIFF_SUFFIXES
 from napari_cryopick.io.sources import MRC_SUFFIXES
 from napari_cryopick.io.star import is_particles_star
 
@@ -24,11 +25,26 @@ def get_tomogram_reader(path):
 def _looks_like_tomogram(path: Path) -> bool:
     from napari_cryopick.io.project import is_project
 
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        return _is_tiff_tomogram(path)
     if path.is_file():
         return path.suffix.lower() in MRC_SUFFIXES
     if not path.is_dir():
         return False
     return _is_3d_ngff(path) or is_project(path)
+
+
+def _is_tiff_tomogram(path: Path) -> bool:
+    # Only a 3-D TIFF that states its voxel size: others are left to
+    # napari's own TIFF reader (a photo, a 2-D micrograph, a stack that
+    # needs --voxel-size from the command line).
+    from napari_cryopick.io.tiff import read_tiff
+
+    try:
+        read_tiff(path)
+    except CryopickError:
+        return False
+    return True
 
 
 def _is_3d_ngff(path: Path) -> bool:

@@ -73,33 +73,42 @@ def voxel_zyx_to_angstrom_xyz(
     return np.round(xyz, ANGSTROM_DECIMALS)
 
 
-def level_to_level0(zyx: np.ndarray, factor: int) -> np.ndarray:
-    """Map voxel indices of a pyramid level to level-0 indices.
+def level_to_level0(zyx: np.ndarray, factor) -> np.ndarray:
+    """Map voxel indices of a binned or resampled grid to level-0 indices.
 
-    Pyramid levels are 2x2x2 block means (the CZII portal's and our own
-    writer's): voxel ``i`` of a level binned by ``factor`` averages
-    level-0 voxels ``i*factor .. i*factor + factor - 1``, so its centre is
-    at level-0 index ``i*factor + (factor - 1) / 2``. The NGFF metadata of
-    those stores has no translation to say so; ignoring it would shift
-    every pick by half a binned voxel (5 Å at level 1).
+    A grid whose voxels are ``factor`` level-0 voxels wide covers the
+    same extent as level 0: both start at the outer edge of voxel 0
+    (level-0 index -0.5). Voxel ``i`` of the grid then spans level-0
+    ``[i*factor - 0.5, (i + 1)*factor - 0.5)``, so its centre is at
+    level-0 index ``i*factor + (factor - 1) / 2``. For the 2x2x2 block
+    means of a pyramid (the CZII portal's and our own writer's) that is
+    the mean of voxels ``2i`` and ``2i + 1``, centre ``2i + 0.5``; the
+    NGFF metadata of those stores has no translation to say so, and
+    ignoring it would shift every pick by half a binned voxel (5 Å at
+    level 1). The same holds for any real factor (a 13.6 Å tomogram on a
+    20 Å grid: factor 1.47), which is how
+    :mod:`napari_cryopick.model.grid` resamples.
 
     Parameters
     ----------
     zyx : ndarray
-        (N, 3) voxel coordinates at the binned level.
-    factor : int
-        Binning factor of that level (2 for level 1, 4 for level 2).
+        (N, 3) voxel coordinates on the grid.
+    factor : float or sequence of 3 floats
+        Grid voxel size over level-0 voxel size, one value or per axis
+        (z, y, x); 2 for level 1, 4 for level 2.
 
     Returns
     -------
     ndarray
         (N, 3) level-0 voxel coordinates.
     """
+    factor = _factor_zyx(factor)
     return np.asarray(zyx, dtype=float) * factor + (factor - 1) / 2
 
 
-def level0_to_level(zyx: np.ndarray, factor: int) -> np.ndarray:
-    """Map level-0 voxel indices to a binned level (inverse of above)."""
+def level0_to_level(zyx: np.ndarray, factor) -> np.ndarray:
+    """Map level-0 voxel indices to a grid (inverse of the above)."""
+    factor = _factor_zyx(factor)
     return (np.asarray(zyx, dtype=float) - (factor - 1) / 2) / factor
 
 
@@ -312,3 +321,10 @@ def matrix_to_relion_euler(matrices: np.ndarray) -> np.ndarray:
     )
     # -0.0 prints as "-0.000000"; identity should read as zeros.
     return np.rad2deg(np.stack([rot, tilt, psi], axis=1)) + 0.0
+
+
+def _factor_zyx(factor) -> np.ndarray:
+    values = np.asarray(factor, dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f'grid factor must be positive, got {factor!r}')
+    return values

@@ -67,6 +67,13 @@ def add_parser(commands) -> None:
         default=0,
         help='torch CPU threads (default: all cores)',
     )
+    parser.add_argument(
+        '--voxel-size',
+        type=float,
+        metavar='Å',
+        help='level-0 voxel size in Å of the tomograms, overriding the '
+        "files' (needed when a header says 0 or 1 Å)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -169,7 +176,9 @@ def _labelled_runs(args):
     held = [r for r in labelled if r not in chosen] if args.runs else []
 
     def load(name):
-        tomogram = open_tomogram(args.data, name, args.tomo_type)
+        tomogram = open_tomogram(
+            args.data, name, args.tomo_type, voxel_size=args.voxel_size
+        )
         return LabelledRun(tomogram, picks[picks['run'] == name])
 
     return [load(n) for n in chosen], [load(n) for n in held]

@@ -18,11 +18,13 @@ def add_parser(commands) -> None:
         'predict',
         help='pick particles in tomograms with the bundled model',
         description='Pick particles in each INPUT (an OME-Zarr store, an '
-        'MRC file, or a project holding ExperimentRuns/ itself or under '
-        'static/, every run in it) and write copick picks to '
-        'OUT/ExperimentRuns/<run>/Picks/<user>_<session>_<object>.json '
-        'with OUT/copick_config.json. Runs already done are skipped; a run '
-        'that fails is reported and the others go on.',
+        'MRC file, a multi-page TIFF, or a project holding ExperimentRuns/ '
+        'itself or under static/, every run in it) and write copick picks '
+        'to OUT/ExperimentRuns/<run>/Picks/<user>_<session>_<object>.json '
+        'with OUT/copick_config.json. Any voxel size is resampled onto the '
+        "model's grid and picks come back in the input's Å. Runs already "
+        'done are skipped; a run that fails is reported and the others go '
+        'on.',
     )
     add = parser.add_argument
     add(
@@ -50,6 +52,25 @@ def add_parser(commands) -> None:
         metavar='S',
         help='keep picks scoring at least S (0-1) in every class, instead '
         "of the model's per-class thresholds (tuned for F4, so for recall)",
+    )
+    add(
+        '--classes',
+        metavar='A,B',
+        help='pick only these classes (comma-separated; default: all the '
+        "model's)",
+    )
+    add(
+        '--voxel-size',
+        type=float,
+        metavar='Å',
+        help="level-0 voxel size in Å, overriding the file's (needed when "
+        'a header says 0 or 1 Å, or a TIFF has none)',
+    )
+    add(
+        '--allow-coarse',
+        action='store_true',
+        help='pick a tomogram whose voxels are too coarse for its smallest '
+        'class (radius under 1.5 voxels) anyway',
     )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
     add(
@@ -98,12 +119,17 @@ def run(args) -> int:
         cached_model,
         expand_inputs,
     )
+    from napari_cryopick.model.predict import chosen_classes
     from napari_cryopick.model.record import check_runs
 
     if args.workers < 0:
         raise CryopickError(f'--workers must be 0 or more, not {args.workers}')
     jobs = expand_inputs(args.inputs, args.tomo_type)
     models = cached_model(tuple(args.model or ()))  # bad ones fail here
+    classes = parse_classes(args.classes)
+    # An unknown class name fails here, once, listing the model's classes.
+    first = models[0] if isinstance(models, list) else models
+    chosen = chosen_classes(first, classes)
     options = PredictOptions(
         out=args.out,
         model=tuple(args.model or ()),
@@ -113,11 +139,13 @@ def run(args) -> int:
         force=args.force,
         threads=args.threads,
         min_score=args.min_score,
+        voxel_size=args.voxel_size,
+        classes=classes,
+        allow_coarse=args.allow_coarse,
     )
     # Outputs are checked before any run is picked: a wrong --out or
     # picks of other settings fail now, not after hours of inference.
-    first = models[0] if isinstance(models, list) else models
-    check_runs(options, [j.run for j in jobs], first.classes)
+    check_runs(options, [j.run for j in jobs], chosen)
     if args.csv:
         check_path(args.csv)
     start = time.perf_counter()
@@ -133,6 +161,16 @@ def run(args) -> int:
         table = pk.concat(o.picks for o in outcomes)
         write_picks_csv(table, args.csv, overwrite=True)
     return 1 if any(o.status == 'failed' for o in outcomes) else 0
+
+
+def parse_classes(text: str | None) -> tuple[str, ...] | None:
+    """Split ``--classes A,B`` into names; None when not given."""
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(',') if n.strip())
+    if not names:
+        raise CryopickError(f'--classes names no class: {text!r}')
+    return names
 
 
 class _Reporter:

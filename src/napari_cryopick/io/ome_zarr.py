@@ -22,12 +22,10 @@ from zarr.errors import BaseZarrError
 
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.tomogram import (
+    UNIT_TO_ANGSTROM,
     Tomogram,
     run_name_for,
 )
-
-#: Factors from the NGFF (UDUNITS) length unit names to Å.
-UNIT_TO_ANGSTROM = {'angstrom': 1.0, 'nanometer': 10.0, 'micrometer': 1e4}
 
 _ZYX = ('z', 'y', 'x')
 _ZARR_ERRORS = (OSError, ValueError, KeyError, TypeError, BaseZarrError)
@@ -84,9 +82,9 @@ def _multiscale(attrs: Any, path: Path) -> dict[str, Any]:
 def _unit_factor(name: str, unit: Any, path: Path) -> float:
     if name not in _ZYX or unit is None:
         return 1.0  # no unit: the cryo-ET convention, angstrom
-    factor = UNIT_TO_ANGSTROM.get(str(unit).lower())
+    factor = UNIT_TO_ANGSTROM.get(str(unit).strip().lower())
     if factor is None:
-        known = ', '.join(UNIT_TO_ANGSTROM)
+        known = 'angstrom, nanometer, micrometer (or nm, µm)'
         raise input_error(
             path, f'axis {name} has unit {unit!r}, expected one of {known}'
         )

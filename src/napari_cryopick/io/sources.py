@@ -32,6 +32,7 @@ def open_tomogram(
     source: str | Path,
     run: str | None = None,
     tomo_type: str = prj.DEFAULT_TOMO_TYPE,
+    voxel_size: float | None = None,
 ) -> Tomogram:
     """Open a tomogram from a store, a file, or a run in a project.
 
@@ -39,30 +40,61 @@ def open_tomogram(
     ----------
     source : str or Path
         An OME-Zarr store (NGFF 0.4 on zarr v2, or 0.5 on zarr v3), an
-        MRC file, or a copick / Kaggle-layout project.
+        MRC file (.mrc, .rec, .map, ...), a multi-page TIFF, or a copick
+        / Kaggle-layout project.
     run : str, optional
         Run to open in a project (needed when it holds several runs).
     tomo_type : str
         Tomogram type in a project (default ``denoised``).
+    voxel_size : float, optional
+        Level-0 voxel size in Å that overrides the file's (``--voxel-size``);
+        the other levels keep their ratio to level 0.
 
     Returns
     -------
     Tomogram
-        Lazy levels, voxel size in Å from the metadata, run name.
+        Lazy levels, voxel size in Å from the metadata (or
+        ``voxel_size``), run name.
     """
     from napari_cryopick.io.mrc import read_mrc
     from napari_cryopick.io.ome_zarr import read_ome_zarr
-    from napari_cryopick.io.sniff import check_tomogram
+    from napari_cryopick.io.sniff import TIFF_SUFFIXES, check_tomogram
+    from napari_cryopick.io.tiff import read_tiff
 
     path = check_tomogram(source)
-    if path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
-        return read_mrc(path)
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix in TIFF_SUFFIXES:
+        return read_tiff(path, voxel_size=voxel_size)
+    if path.is_file():
+        return read_mrc(path, voxel_size=voxel_size)
     if prj.is_project(path) and not prj.is_zarr_store(path):
         run = run or _only_run(path)
-        return read_ome_zarr(prj.tomogram_path(path, run, tomo_type), run)
-    if path.is_file():
-        return read_mrc(path)
-    return read_ome_zarr(path)
+        path = prj.tomogram_path(path, run, tomo_type)
+    return with_voxel_size(read_ome_zarr(path, run), voxel_size)
+
+
+def with_voxel_size(tomogram: Tomogram, voxel_size: float | None):
+    """Return ``tomogram`` with level 0 at ``voxel_size`` Å (None: as is).
+
+    Every level is scaled by the same factor per axis, so a pyramid
+    keeps its binning.
+    """
+    from dataclasses import replace
+
+    from napari_cryopick.io.tomogram import voxel_size_zyx
+
+    if voxel_size is None:
+        return tomogram
+    new = voxel_size_zyx('--voxel-size', voxel_size)
+    base = tomogram.scales[0]
+    scales = tuple(
+        tuple(
+            float(n * (s / b))
+            for n, s, b in zip(new, scale, base, strict=True)
+        )
+        for scale in tomogram.scales
+    )
+    return replace(tomogram, scales=scales)
 
 
 def _only_run(project: Path) -> str:

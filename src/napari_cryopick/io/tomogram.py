@@ -30,6 +30,10 @@ RUNS_FOLDER = 'ExperimentRuns'
 #: that ``x.ome.zarr`` gives ``x`` rather than ``x.ome``.
 _SUFFIXES = (
     '.ome.zarr',
+    '.ome.tiff',
+    '.ome.tif',
+    '.tiff',
+    '.tif',
     '.zarr',
     '.mrcs',
     '.mrc',
@@ -38,6 +42,26 @@ _SUFFIXES = (
     '.st',
     '.ali',
 )
+
+#: Length units to Å, lower case: the UDUNITS names NGFF asks for and the
+#: abbreviations TIFF writers and some NGFF writers use.
+UNIT_TO_ANGSTROM = {
+    'angstrom': 1.0,
+    'a': 1.0,
+    '\u00e5': 1.0,  # å
+    '\u212b': 1.0,  # the Ångström sign
+    'nanometer': 10.0,
+    'nanometre': 10.0,
+    'nm': 10.0,
+    'micrometer': 1e4,
+    'micrometre': 1e4,
+    'micron': 1e4,
+    'um': 1e4,
+    '\u00b5m': 1e4,  # micro sign
+    '\u03bcm': 1e4,  # Greek mu
+    'millimeter': 1e7,
+    'mm': 1e7,
+}
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,9 +27,9 @@ from napari_cryopick.model.checkpoint import (
     ModelCard,
     save_checkpoint,
 )
+from napari_cryopick.model.grid import plan_grid
 from napari_cryopick.model.predict import (
     PickSettings,
-    grid_factor,
     model_grid,
     predict_tomogram,
 )
@@ -350,9 +350,10 @@ def _training_rows(rows: int, share: float) -> int:
     return max(1, int(round(rows * (1 - share))))
 
 
-def _row_edge(rows: int, factor: int, tomogram) -> float:
-    """Return the y (Å) after ``rows`` rows of a grid binned ``factor``."""
-    return (rows * factor - 0.5) * tomogram.scales[0][1]
+def _row_edge(rows: int, factor, tomogram) -> float:
+    """Return the y (Å) after ``rows`` rows of a grid ``factor`` coarser."""
+    factor_y = float(np.broadcast_to(np.asarray(factor, float), (3,))[1])
+    return (rows * factor_y - 0.5) * tomogram.scales[0][1]
 
 
 def _tuning_parts(model, runs, share: float) -> list[tuple]:
@@ -365,8 +366,8 @@ def _tuning_parts(model, runs, share: float) -> list[tuple]:
     for run in runs:
         limit = -np.inf
         if share > 0:
-            factor = grid_factor(run.tomogram, model.voxel_size)
-            rows = -(-run.tomogram.shape[1] // factor)
+            plan = plan_grid(run.tomogram, model.voxel_size)
+            factor, rows = plan.factor, plan.shape[1]
             edge = _training_rows(rows, share)
             limit = _row_edge(edge, factor, run.tomogram)
         parts.append((run, limit))

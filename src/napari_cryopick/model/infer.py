@@ -2,21 +2,30 @@
 
 The volume is cut into overlapping tiles; each tile's softmax is
 weighted by a Gaussian that falls towards the tile edges (where the
-network sees least context) and accumulated. Only the foreground class
-channels are kept, in float32: 6 x 9.1 M voxels is 220 MB for a full
-CZII tomogram at 20 Å.
+network sees least context) and accumulated, as MONAI's
+``SlidingWindowInferer`` does with ``mode='gaussian'`` and
+``sigma_scale=0.125``. That inferer is not used because it needs the
+whole input as one tensor and allocates the whole output (6 classes x a
+1000 x 2000 x 2000 tomogram on the 20 Å grid is 12 GB): here tiles run
+slab by slab along one axis, the grid rows come from a streaming source,
+only the slab of tiles in flight is accumulated, and each slab's
+probabilities are handed on (to peak finding, to partial results in the
+viewer) the moment no later tile can change them, with progress and
+cancellation between tiles. Only the foreground channels asked for are
+kept, in float32.
 """
 
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
 
 TTA_VIEWS = ((), ('flip_x',), ('flip_y',), ('rot90',))
 
@@ -33,7 +42,8 @@ class InferenceSettings:
     overlap : float
         Fraction of a tile shared with its neighbour.
     tta : bool
-        Average over flips and a 90° turn (4 views, 4x the time).
+        Average over two flips and a 90° turn in the (y, x) plane (4
+        views, 4x the time); exact on any tile shape.
     threads : int
         torch CPU threads (0: torch's default).
     """
@@ -81,6 +91,42 @@ def gaussian_weight(shape, sigma_fraction: float = 0.125) -> np.ndarray:
     return np.maximum(weight / weight.max(), 1e-3).astype(np.float32)
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads, restoring the count after.
+
+    Parameters
+    ----------
+    threads : int
+        Threads to use; 0 leaves torch's setting alone.
+    """
+    import torch
+
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class ArrayGrid:
+    """An in-memory volume as a row source for :func:`stream_probabilities`."""
+
+    large = False
+
+    def __init__(self, volume: np.ndarray):
+        self.volume = volume
+        self.shape = tuple(int(n) for n in volume.shape)
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        """Return rows ``lo:hi`` along z as float32."""
+        return np.asarray(self.volume[lo:hi], dtype=np.float32)
+
+
 def predict_probabilities(
     volume: np.ndarray,
     networks,
@@ -91,6 +137,9 @@ def predict_probabilities(
     ready: Callable[[np.ndarray, int, int, int], None] | None = None,
 ) -> np.ndarray | None:
     """Return per-class foreground probabilities for a normalised volume.
+
+    The whole output in memory; :func:`stream_probabilities` is the
+    bounded-memory form that prediction uses.
 
     Parameters
     ----------
@@ -110,9 +159,8 @@ def predict_probabilities(
     ready : callable, optional
         Called as ``ready(output, axis, lo, hi)`` whenever the slab
         ``lo:hi`` along ``axis`` of ``output`` (the array returned at
-        the end) holds its final probabilities, so partial results can
-        be used while the rest is computed. Tiles run slab by slab along
-        the axis with the most tiles.
+        the end) holds its final probabilities. Tiles run slab by slab
+        along the axis with the most tiles.
 
     Returns
     -------
@@ -120,55 +168,189 @@ def predict_probabilities(
         (C - 1, Z, Y, X) float32 probabilities of the foreground classes,
         or ``None`` when cancelled.
     """
+    holder = {}
+
+    def on_slab(probs, axis, lo, hi):
+        if 'out' not in holder:
+            holder['out'] = np.zeros((len(probs), *volume.shape), np.float32)
+        out = holder['out']
+        region = [slice(None)] * 4
+        region[axis + 1] = slice(lo, hi)
+        out[tuple(region)] = probs
+        if ready is not None:
+            ready(out, axis, lo, hi)
+
+    finished = stream_probabilities(
+        ArrayGrid(volume),
+        networks,
+        settings,
+        multiple=multiple,
+        on_slab=on_slab,
+        progress=progress,
+        cancel=cancel,
+    )
+    return holder.get('out') if finished else None
+
+
+def stream_probabilities(
+    grid,
+    networks,
+    settings: InferenceSettings,
+    *,
+    multiple: int = 4,
+    channels: Sequence[int] | None = None,
+    on_slab: Callable[[np.ndarray, int, int, int], None],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> bool:
+    """Run the networks over a grid, handing on each final slab.
+
+    Parameters
+    ----------
+    grid : object
+        ``shape`` (z, y, x), ``rows(lo, hi)`` returning normalised
+        float32 rows along z, and ``large``: when true, tiles run slab
+        by slab along z so only a slab of rows is ever read; otherwise
+        along the axis with the most tiles (partial results come often).
+    networks : list of torch.nn.Module
+        One network, or an ensemble whose softmax outputs are averaged.
+    settings : InferenceSettings
+        Tiling, TTA and threads.
+    multiple : int
+        Tile sizes are padded to a multiple of this.
+    channels : sequence of int, optional
+        Output channels (class labels) to keep; default every foreground
+        channel, in order.
+    on_slab : callable
+        ``on_slab(probs, axis, lo, hi)`` with the final (C, ...)
+        probabilities of rows ``lo:hi`` along ``axis``; ``probs`` is a
+        view, valid only during the call.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+    cancel : callable, optional
+        Polled before each tile.
+
+    Returns
+    -------
+    bool
+        False when cancelled.
+    """
     import torch
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    patch = _tile_shape(volume.shape, settings.patch, multiple)
-    axis, tiles = _tile_order(volume.shape, patch, settings.overlap)
+    shape = tuple(int(n) for n in grid.shape)
+    patch = _tile_shape(shape, settings.patch, multiple)
+    starts = [
+        tile_starts(n, p, settings.overlap)
+        for n, p in zip(shape, patch, strict=True)
+    ]
+    axis = _slab_axis(starts, grid.large)
+    tiles = sorted(itertools.product(*starts), key=lambda t: t[axis])
     weight = gaussian_weight(patch)
-    output = accumulated = None
-    final = 0  # output[..., :final, ...] along axis is normalised
-    with torch.inference_mode():
+    rows = _RowBuffer(grid, drop=axis == 0)
+    window = None
+    with torch_threads(settings.threads), torch.inference_mode():
         for done, start in enumerate(tiles, 1):
             if cancel is not None and cancel():
-                return None
-            block = _tile(volume, start, patch)
-            probs = _ensemble(networks, block, settings.tta)
-            if output is None:
-                output = np.zeros((len(probs), *volume.shape), np.float32)
-                accumulated = np.zeros(volume.shape, np.float32)
-            _add(output, accumulated, probs, weight, start)
-            # No later tile starts before the next one's start along
-            # ``axis``: everything before it is final.
-            end = (
-                tiles[done][axis] if done < len(tiles) else volume.shape[axis]
-            )
-            if end > final:
-                _normalise(output, accumulated, axis, final, end)
-                if ready is not None:
-                    ready(output, axis, final, end)
-                final = end
+                return False
+            block = rows.block(start, patch)
+            probs = _ensemble(networks, block, settings.tta, channels)
+            if window is None:
+                window = _Window(len(probs), shape, patch, axis)
+            window.add(probs, weight, start)
+            end = tiles[done][axis] if done < len(tiles) else shape[axis]
+            if end > window.lo:
+                window.emit(end, on_slab)
             if progress is not None:
                 progress(done, len(tiles))
-    return output
+    return True
 
 
-def _tile_order(shape, patch, overlap: float):
-    """Return the slab axis and the tile starts, sorted slab by slab."""
-    starts = [
-        tile_starts(n, p, overlap) for n, p in zip(shape, patch, strict=True)
-    ]
-    axis = int(np.argmax([len(s) for s in starts]))
-    tiles = sorted(itertools.product(*starts), key=lambda t: t[axis])
-    return axis, tiles
+def _slab_axis(starts, large: bool) -> int:
+    if large and len(starts[0]) > 1:
+        return 0  # stream along z, the axis rows are read along
+    return int(np.argmax([len(s) for s in starts]))
 
 
-def _normalise(output, accumulated, axis: int, lo: int, hi: int) -> None:
-    region = [slice(None)] * accumulated.ndim
-    region[axis] = slice(lo, hi)
-    region = tuple(region)
-    output[(slice(None), *region)] /= accumulated[region]
+class _RowBuffer:
+    """Grid rows along z held for the tiles in flight."""
+
+    def __init__(self, grid, drop: bool):
+        self.grid = grid
+        self.drop = drop
+        self.lo = self.hi = 0
+        self.data = np.zeros((0, *grid.shape[1:]), np.float32)
+
+    def block(self, start, patch) -> np.ndarray:
+        z0 = start[0]
+        z1 = min(z0 + patch[0], self.grid.shape[0])
+        if self.drop and z0 > self.lo:  # tiles come in z order
+            self.data = self.data[z0 - self.lo :]
+            self.lo = z0
+        if z1 > self.hi:
+            more = self.grid.rows(self.hi, z1)
+            self.data = np.concatenate([self.data, more])
+            self.hi = z1
+        out = np.zeros(patch, np.float32)
+        src = tuple(
+            slice(s, min(s + p, n))
+            for s, p, n in zip(start, patch, self.grid.shape, strict=True)
+        )
+        view = self.data[(slice(z0 - self.lo, z1 - self.lo), *src[1:])]
+        out[tuple(slice(0, n) for n in view.shape)] = view
+        return out
+
+
+class _Window:
+    """Accumulated probabilities of the rows not yet final along ``axis``.
+
+    Holds ``patch[axis]`` rows from ``lo``: tiles run in order of their
+    start along ``axis``, so every tile in flight starts at ``lo``.
+    """
+
+    def __init__(self, channels: int, shape, patch, axis: int):
+        self.axis = axis
+        self.lo = 0
+        moved = (min(patch[axis], shape[axis]),) + tuple(
+            n for i, n in enumerate(shape) if i != axis
+        )
+        self.sums = np.zeros((channels, *moved), np.float32)
+        self.weights = np.zeros(moved, np.float32)
+
+    def add(self, probs, weight, start) -> None:
+        """Add one tile's probabilities, weighted, at ``start``."""
+        axis = self.axis
+        probs = np.moveaxis(probs, axis + 1, 1)
+        weight = np.moveaxis(weight, axis, 0)
+        offset = [start[axis] - self.lo] + [
+            s for i, s in enumerate(start) if i != axis
+        ]
+        sizes = [
+            min(p, n - s)
+            for p, n, s in zip(
+                weight.shape, self.weights.shape, offset, strict=True
+            )
+        ]
+        dst = tuple(
+            slice(s, s + n) for s, n in zip(offset, sizes, strict=True)
+        )
+        local = tuple(slice(0, n) for n in sizes)
+        w = weight[local]
+        self.sums[(slice(None), *dst)] += probs[(slice(None), *local)] * w
+        self.weights[dst] += w
+
+    def emit(self, end: int, on_slab) -> None:
+        """Hand on rows ``lo:end`` (now final) and slide the window."""
+        n = end - self.lo
+        final = self.sums[:, :n]
+        final /= self.weights[:n]
+        on_slab(np.moveaxis(final, 1, self.axis + 1), self.axis, self.lo, end)
+        keep = self.weights.shape[0] - n
+        if keep > 0:  # numpy copies overlapping ranges correctly
+            self.sums[:, :keep] = self.sums[:, n:]
+            self.weights[:keep] = self.weights[n:]
+        self.sums[:, max(keep, 0) :] = 0
+        self.weights[max(keep, 0) :] = 0
+        self.lo = end
 
 
 def _tile_shape(shape, patch, multiple: int) -> tuple[int, ...]:
@@ -179,31 +361,7 @@ def _tile_shape(shape, patch, multiple: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _tile(volume: np.ndarray, start, patch) -> np.ndarray:
-    block = np.zeros(patch, np.float32)
-    src = tuple(
-        slice(s, min(s + p, n))
-        for s, p, n in zip(start, patch, volume.shape, strict=True)
-    )
-    view = volume[src]
-    block[tuple(slice(0, n) for n in view.shape)] = view
-    return block
-
-
-def _add(output, accumulated, probs, weight, start) -> None:
-    shape = output.shape[1:]
-    sizes = [
-        min(p, n - s)
-        for p, n, s in zip(weight.shape, shape, start, strict=True)
-    ]
-    dst = tuple(slice(s, s + n) for s, n in zip(start, sizes, strict=True))
-    local = tuple(slice(0, n) for n in sizes)
-    w = weight[local]
-    output[(slice(None), *dst)] += probs[(slice(None), *local)] * w
-    accumulated[dst] += w
-
-
-def _ensemble(networks, block: np.ndarray, tta: bool) -> np.ndarray:
+def _ensemble(networks, block: np.ndarray, tta: bool, channels=None):
     import torch
 
     x = torch.from_numpy(block)[None, None]
@@ -214,38 +372,36 @@ def _ensemble(networks, block: np.ndarray, tta: bool) -> np.ndarray:
             probs = _undo(_softmax(network, _apply(x, view)), view)
             total = probs if total is None else total + probs
     total = total / (len(networks) * len(views))
-    return total[0, 1:].numpy()
+    if channels is None:
+        return total[0, 1:].numpy()
+    return total[0, list(channels)].numpy()
 
 
 def _softmax(network, x):
     return network(x).softmax(dim=1)
 
 
-def _apply(x, view):
-    import torch
+# Each view's operations on a (batch, channel, z, y, x) tensor and their
+# inverses. rot90 turns the (y, x) plane whatever the tile's shape: a
+# (z, y, x) tile is seen as (z, x, y) and the output turned back, both
+# sides being multiples of the network's stride.
+_OPS = {
+    'flip_x': (lambda x: x.flip(4), lambda x: x.flip(4)),
+    'flip_y': (lambda x: x.flip(3), lambda x: x.flip(3)),
+    'rot90': (
+        lambda x: x.rot90(1, (3, 4)),
+        lambda x: x.rot90(-1, (3, 4)),
+    ),
+}
 
+
+def _apply(x, view):
     for op in view:
-        if op == 'flip_x':
-            x = x.flip(4)
-        elif op == 'flip_y':
-            x = x.flip(3)
-        elif op == 'rot90' and x.shape[3] == x.shape[4]:
-            x = torch.rot90(x, 1, (3, 4))
-        elif op == 'rot90':
-            x = x.flip(2)  # non-square tiles: a z flip stands in
+        x = _OPS[op][0](x)
     return x
 
 
 def _undo(x, view):
-    import torch
-
     for op in reversed(view):
-        if op == 'flip_x':
-            x = x.flip(4)
-        elif op == 'flip_y':
-            x = x.flip(3)
-        elif op == 'rot90' and x.shape[3] == x.shape[4]:
-            x = torch.rot90(x, -1, (3, 4))
-        elif op == 'rot90':
-            x = x.flip(2)
+        x = _OPS[op][1](x)
     return x

@@ -55,6 +55,9 @@ class PredictOptions:
     force: bool = False
     threads: int = 0
     min_score: float | None = None
+    voxel_size: float | None = None
+    classes: tuple[str, ...] | None = None
+    allow_coarse: bool = False
 
 
 @dataclass
@@ -186,26 +189,37 @@ def predict_job(job: Job, options: PredictOptions) -> Outcome:
 def _predict(job: Job, options: PredictOptions):
     from napari_cryopick.io.sources import open_tomogram
     from napari_cryopick.model import record
+    from napari_cryopick.model.grid import plan_grid
     from napari_cryopick.model.infer import InferenceSettings
-    from napari_cryopick.model.predict import PickSettings, predict_tomogram
+    from napari_cryopick.model.predict import (
+        PickSettings,
+        chosen_classes,
+        predict_tomogram,
+    )
 
     models = cached_model(options.model)
     model = models[0] if isinstance(models, list) else models
-    files = output_files(options, job.run, model.classes)
+    classes = chosen_classes(model, options.classes)
+    files = output_files(options, job.run, classes)
     if record.check_run(options, job.run, files):
         return pk.concat(read_picks_json(f) for f in files), True
     run = job.run if job.in_project else None
-    tomogram = open_tomogram(job.source, run, job.tomo_type)
+    tomogram = open_tomogram(
+        job.source, run, job.tomo_type, voxel_size=options.voxel_size
+    )
     tomogram = _renamed(tomogram, job.run)
     settings = PickSettings(
         inference=InferenceSettings(tta=options.tta, threads=options.threads),
         apply_thresholds=options.min_score is None,
+        classes=options.classes,
+        allow_coarse=options.allow_coarse,
     )
     table = predict_tomogram(tomogram, models, settings)
     if options.min_score is not None:
         # One floor for every class, instead of the model's thresholds.
         table = pk.normalize(table[table['score'] >= options.min_score])
-    _write_run(table, options, job.run, model, tomogram.voxel_size)
+    grid = plan_grid(tomogram, model.voxel_size).to_dict()
+    _write_run(table, options, job.run, classes, tomogram.voxel_size, grid)
     return table, False
 
 
@@ -215,7 +229,7 @@ def _renamed(tomogram, run: str):
     return tomogram if tomogram.run == run else replace(tomogram, run=run)
 
 
-def _write_run(table, options, run: str, model, voxel_size) -> None:
+def _write_run(table, options, run, classes, voxel_size, grid) -> None:
     """Write one run's picks (every class, even empty) and the config.
 
     Each file is renamed into place; the run counts as done only when
@@ -232,10 +246,12 @@ def _write_run(table, options, run: str, model, voxel_size) -> None:
         options.out,
         options.user_id,
         options.session_id,
-        object_names=[c.name for c in model.classes],
+        object_names=[c.name for c in classes],
         runs=[run],
         voxel_spacing=voxel_size,
         overwrite=True,
     )
-    write_copick_config(options.out, model.classes)
-    record.write_record(path, record.make_record(options))
+    write_copick_config(options.out, classes)
+    made = record.make_record(options)
+    made['grid'] = grid  # the factor the tomogram was resampled by
+    record.write_record(path, made)

@@ -11,12 +11,17 @@ import numpy as np
 from napari_cryopick import picks as pk
 from napari_cryopick.coords import level_to_level0, voxel_zyx_to_angstrom_xyz
 from napari_cryopick.errors import input_error
-from napari_cryopick.io.tomogram import Tomogram, block_mean
+from napari_cryopick.model.grid import (
+    GridReader,
+    NormalisedGrid,
+    check_voxel_size,
+    grid_stats,
+    plan_grid,
+)
 from napari_cryopick.model.infer import (
     InferenceSettings,
-    predict_probabilities,
+    stream_probabilities,
 )
-from napari_cryopick.model.normalize import normalize_volume, robust_stats
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
 from napari_cryopick.picks import apply_thresholds
 
@@ -25,24 +30,41 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from napari_cryopick.io.tomogram import Tomogram
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PickSettings:
-    """Everything :func:`predict_tomogram` needs besides the model."""
+    """Everything :func:`predict_tomogram` needs besides the model.
+
+    Attributes
+    ----------
+    inference : InferenceSettings
+        Tiling, TTA, threads.
+    peaks : PeakSettings
+        Peak finding.
+    apply_thresholds : bool
+        Keep only picks over the model's per-class thresholds.
+    classes : tuple of str, optional
+        Names of the classes to pick (default: all the model's).
+    allow_coarse : bool
+        Pick a tomogram too coarse for its smallest class anyway.
+    """
 
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     peaks: PeakSettings = field(default_factory=PeakSettings)
     apply_thresholds: bool = True
+    classes: tuple[str, ...] | None = None
+    allow_coarse: bool = False
 
 
 def model_grid(tomogram: Tomogram, voxel_size: float):
-    """Return the tomogram on the grid closest to ``voxel_size`` Å.
+    """Return the whole tomogram on the grid of ``voxel_size`` Å.
 
-    Uses a stored pyramid level when one matches (the portal's level 1
-    is 20 Å for 10 Å data), else block-means level 0 by the nearest
-    integer factor.
+    For training and benchmarks on tomograms that fit in memory;
+    prediction streams the grid instead (:class:`GridReader`).
 
     Parameters
     ----------
@@ -54,25 +76,45 @@ def model_grid(tomogram: Tomogram, voxel_size: float):
     Returns
     -------
     tuple
-        (float32 volume, integer binning factor relative to level 0).
+        (float32 volume, factor): the factor is the grid voxel over the
+        level-0 voxel, a float, or (z, y, x) floats when they differ.
     """
-    factor = grid_factor(tomogram, voxel_size)
-    for level, scale in zip(tomogram.levels, tomogram.scales, strict=True):
-        if abs(scale[2] / tomogram.voxel_size - factor) < 0.01:
-            return np.asarray(level, dtype=np.float32), factor
-    volume = np.asarray(tomogram.levels[0], dtype=np.float32)
-    for _ in range(int(np.log2(factor))):
-        volume = block_mean(volume)
-    if 2 ** int(np.log2(factor)) != factor:
+    plan = plan_grid(tomogram, voxel_size)
+    volume = GridReader(tomogram, plan).rows(0, plan.shape[0])
+    return volume, grid_factor(tomogram, voxel_size, plan)
+
+
+def grid_factor(tomogram: Tomogram, voxel_size: float, plan=None):
+    """Return the grid voxel over the level-0 voxel (a real factor).
+
+    A float when every axis has the same factor, else (z, y, x).
+    """
+    plan = plan or plan_grid(tomogram, voxel_size)
+    factor = plan.factor
+    return factor[0] if len(set(factor)) == 1 else factor
+
+
+def chosen_classes(model, names=None) -> tuple:
+    """Return the model's classes named in ``names`` (all when None).
+
+    Raises
+    ------
+    CryopickError
+        If a name is not one of the model's classes; the message lists
+        them.
+    """
+    classes = model.classes
+    if not names:
+        return classes
+    known = {c.name: c for c in classes}
+    unknown = [n for n in names if n not in known]
+    if unknown:
         raise input_error(
-            tomogram.source, f'binning by {factor} is not a power of 2'
+            getattr(model, 'path', 'model'),
+            f'has no class {", ".join(map(repr, unknown))}; its classes: '
+            f'{", ".join(known)}',
         )
-    return volume, factor
-
-
-def grid_factor(tomogram: Tomogram, voxel_size: float) -> int:
-    """Return the binning from level 0 to the grid nearest ``voxel_size``."""
-    return max(1, int(round(voxel_size / tomogram.voxel_size)))
+    return tuple(c for c in classes if c.name in set(names))
 
 
 def predict_tomogram(
@@ -83,7 +125,13 @@ def predict_tomogram(
     cancel: Callable[[], bool] | None = None,
     partial: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame | None:
-    """Pick every class in ``tomogram``.
+    """Pick the chosen classes in ``tomogram``, in bounded memory.
+
+    The tomogram is brought onto the model's grid by its real factor
+    (:mod:`napari_cryopick.model.grid`), normalised with statistics of a
+    strided sample, and run through the network slab by slab; each
+    finished slab's peaks are found and its probabilities dropped, so
+    memory grows with a slab of tiles, not with the tomogram.
 
     Parameters
     ----------
@@ -92,55 +140,53 @@ def predict_tomogram(
     models : LoadedModel or list of LoadedModel
         One model or an ensemble trained on the same classes and grid.
     settings : PickSettings
-        Inference, peak and threshold settings.
+        Inference, peak, threshold and class settings.
     progress : callable, optional
         ``progress(done, total)`` per tile.
     cancel : callable, optional
         Polled between tiles; returns ``None`` when it says stop.
     partial : callable, optional
         Called with the picks found so far (thresholds not applied)
-        each time a slab of the tomogram is finished, before the end.
-        The returned table supersedes them: picks within a class radius
-        of a slab boundary may move or merge.
+        each time a slab of the tomogram is finished, before the end;
+        each call holds the previous one's picks and more.
 
     Returns
     -------
     DataFrame or None
         Picks (origin ``model``, score = peak probability), or ``None``
         if cancelled.
+
+    Raises
+    ------
+    CryopickError
+        For an unknown class, a voxel size too coarse for the smallest
+        chosen class, or a tomogram without finite or varying values.
     """
     models = models if isinstance(models, list | tuple) else [models]
     first = models[0]
-    volume, factor = model_grid(tomogram, first.voxel_size)
-    _check_volume(tomogram, volume)
-    volume = normalize_volume(volume, robust_stats(volume))
-    probs = predict_probabilities(
-        volume,
+    classes = chosen_classes(first, settings.classes)
+    check_voxel_size(tomogram, classes, settings.allow_coarse)
+    plan = plan_grid(tomogram, first.voxel_size)
+    log.info('%s: %s', tomogram.run, plan.describe(tomogram.voxel_size))
+    reader = GridReader(tomogram, plan)
+    grid = NormalisedGrid(reader, grid_stats(reader))
+    slabs = _SlabPicks(classes, tomogram, plan, settings, partial)
+    finished = stream_probabilities(
+        grid,
         [m.network for m in models],
         settings.inference,
         multiple=_stride_multiple(first.card),
+        channels=[c.label for c in classes],
+        on_slab=slabs,
         progress=progress,
         cancel=cancel,
-        ready=None
-        if partial is None
-        else _SlabPicks(first.classes, tomogram, factor, settings, partial),
     )
-    if probs is None:
+    if not finished:
         return None
-    table = probabilities_to_picks(
-        probs, first.classes, tomogram, factor, settings.peaks
-    )
+    table = slabs.table()
     if settings.apply_thresholds:
         table = apply_thresholds(table, first.thresholds)
     return table
-
-
-def _check_volume(tomogram: Tomogram, volume: np.ndarray) -> None:
-    finite = np.isfinite(volume[::4, ::4, ::4])
-    if not finite.any():
-        raise input_error(tomogram.source, 'holds no finite value (all NaN?)')
-    if volume.min() == volume.max():
-        raise input_error(tomogram.source, 'is constant: nothing to pick')
 
 
 def _stride_multiple(card) -> int:
@@ -151,7 +197,7 @@ def probabilities_to_picks(
     probs: np.ndarray,
     classes,
     tomogram: Tomogram,
-    factor: int,
+    factor,
     settings: PeakSettings = PeakSettings(),  # noqa: B008 - frozen
 ) -> pd.DataFrame:
     """Turn per-class probabilities on the model grid into picks in Å.
@@ -161,11 +207,11 @@ def probabilities_to_picks(
     probs : ndarray
         (C, z, y, x) foreground probabilities, class order of ``classes``.
     classes : tuple of ParticleClass
-        The model's classes.
+        The classes of ``probs``.
     tomogram : Tomogram
         The tomogram (voxel size, run name).
-    factor : int
-        Binning of the grid relative to level 0.
+    factor : float or sequence of 3 floats
+        Grid voxel over level-0 voxel (:func:`grid_factor`).
     settings : PeakSettings
         Peak finding.
 
@@ -184,7 +230,7 @@ def _picks(probs, classes, tomogram, factor, settings, offset=0, keep=None):
     given centres, returns a mask of those to keep.
     """
     tables = []
-    grid_voxel = tomogram.voxel_size * factor
+    grid_voxel = float(np.max(np.multiply(tomogram.scales[0], factor)))
     for cls, prob in zip(classes, probs, strict=True):
         centres, scores = find_peaks(prob, cls.radius / grid_voxel, settings)
         centres = centres + offset
@@ -202,39 +248,71 @@ def _picks(probs, classes, tomogram, factor, settings, offset=0, keep=None):
 
 
 class _SlabPicks:
-    """The ``ready`` callback of inference: picks of each final slab.
+    """The ``on_slab`` callback of inference: picks of each final slab.
 
     Peaks near the far edge of a final slab depend on probabilities not
     yet computed, so the last class radius of each slab is left to the
     next one; each search reaches one radius back into what was already
-    reported, as context, so a particle is reported once.
+    reported, as context, so a particle is reported once. Only those
+    rows (a margin of a class radius) are kept between slabs.
     """
 
-    def __init__(self, classes, tomogram, factor, settings, partial):
-        self.args = (classes, tomogram, factor, settings.peaks)
-        grid_voxel = tomogram.voxel_size * factor
+    def __init__(self, classes, tomogram, plan, settings, partial):
+        self.classes = classes
+        self.shape = plan.shape
+        self.args = (tomogram, plan.factor, settings.peaks)
+        grid_voxel = min(plan.voxel_size)
         self.margin = int(np.ceil(max(c.radius for c in classes) / grid_voxel))
         self.partial = partial
         self.found = []
         self.kept = 0  # picks before this grid index are reported
+        self.tail = None  # final probabilities from kept - margin
+        self.tail_lo = 0
 
-    def __call__(self, output, axis: int, lo: int, hi: int) -> None:
-        end = hi - self.margin
-        if hi >= output.shape[axis + 1] or end <= self.kept:
-            return  # the whole result follows at the end
-        start = max(0, self.kept - self.margin)
-        region = [slice(None)] * output.ndim
-        region[axis + 1] = slice(start, hi)
+    def __call__(self, probs, axis: int, lo: int, hi: int) -> None:
+        last = hi >= self.shape[axis]
+        region = probs
+        if self.tail is not None:
+            region = np.concatenate([self.tail, probs], axis=axis + 1)
+        start = self.tail_lo
+        end = None if last else hi - self.margin
+        if end is not None and end <= self.kept:
+            self._keep_tail(region, axis, start, hi)
+            return
         offset = np.zeros(3)
         offset[axis] = start
         first = self.kept
+        stop = np.inf if end is None else end
 
         def keep(centres):
             along = centres[:, axis] + 0.5
-            return (along >= first) & (along < end)
+            return (along >= first) & (along < stop)
 
         self.found.append(
-            _picks(output[tuple(region)], *self.args, offset=offset, keep=keep)
+            _picks(region, self.classes, *self.args, offset=offset, keep=keep)
         )
+        if last:
+            return
         self.kept = end
-        self.partial(pk.concat(self.found))
+        self._keep_tail(region, axis, start, hi)
+        if self.partial is not None:
+            self.partial(pk.concat(self.found))
+
+    def _keep_tail(self, region, axis: int, start: int, hi: int) -> None:
+        lo = max(start, self.kept - self.margin)
+        index = [slice(None)] * region.ndim
+        index[axis + 1] = slice(lo - start, hi - start)
+        self.tail = region[tuple(index)].copy()
+        self.tail_lo = lo
+
+    def table(self) -> pd.DataFrame:
+        """All picks found, every slab: by class, highest score first."""
+        if not self.found:
+            return pk.empty_picks()
+        table = pk.concat(self.found)
+        order = {c.name: i for i, c in enumerate(self.classes)}
+        table = table.assign(_class=table['particle_type'].map(order))
+        table = table.sort_values(
+            ['_class', 'score'], ascending=[True, False], kind='stable'
+        )
+        return pk.normalize(table.drop(columns='_class'))
