@@ -342,7 +342,7 @@ def test_finetune_takes_star_labels(base, project, tmp_path):
     args = Namespace(
         data=project, labels=star, user_id=None, session_id=None, runs=None
     )
-    args.tomo_type = 'denoised'
+    args.tomo_type, args.voxel_size = 'denoised', None
     runs, held = _labelled_runs(args)
     truth = read_picks(project)
     for run in runs:
