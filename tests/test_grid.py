@@ -16,6 +16,7 @@ from napari_cryopick.io.tomogram import Tomogram, block_mean  # noqa: E402
 from napari_cryopick.model import grid as grid_module  # noqa: E402
 from napari_cryopick.model.checkpoint import (  # noqa: E402
     LoadedModel,
+    ModelCard,
     classes_to_card,
 )
 from napari_cryopick.model.config import NetworkConfig  # noqa: E402
@@ -62,7 +63,9 @@ def _model(tmp_path, label=RIBOSOME):
         'voxel_size': GRID,
         'thresholds': {},
     }
-    return LoadedModel(_Intensity(label), card, tmp_path / 'model')
+    return LoadedModel(
+        _Intensity(label), ModelCard.from_dict(card), tmp_path / 'model'
+    )
 
 
 def _blobs(shape, voxel, centres_a, sigma_a=45.0, seed=0):
