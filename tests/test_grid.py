@@ -287,6 +287,10 @@ def test_too_coarse_for_the_smallest_class(tmp_path):
     check_voxel_size(tomogram, CZII_CLASSES, force=True)
     big = [c for c in CZII_CLASSES if c.name == 'ribosome']
     check_voxel_size(tomogram, big)  # 150 Å is 3.3 voxels of 45 Å
+    # A layer from another plugin without a scale says 1 Å: unset.
+    unset = _tomogram(np.zeros((4, 4, 4), np.float32), (1.0,) * 3, 'layer')
+    with pytest.raises(CryopickError, match='looks unset'):
+        check_voxel_size(unset, big, force=True)
 
 
 def test_unknown_class_lists_the_models_classes(tmp_path):

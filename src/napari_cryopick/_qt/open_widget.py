@@ -50,6 +50,12 @@ class OpenWidget(QWidget):
         self.folder_button = QPushButton('Folder...')
         self.folder_button.clicked.connect(self._choose_folder)
         self.run = QComboBox()
+        self.voxel_size = QLineEdit()
+        self.voxel_size.setPlaceholderText("from the file's metadata")
+        self.voxel_size.setToolTip(
+            "Level-0 voxel size in Å, overriding the file's (needed when "
+            'an MRC header says 0 or 1 Å, or a TIFF has none).'
+        )
         self.open_button = QPushButton('Open')
         self.open_button.clicked.connect(self.open)
         self.progress = ProgressWidget()
@@ -59,6 +65,7 @@ class OpenWidget(QWidget):
         form = QFormLayout()
         form.addRow('Source', row)
         form.addRow('Run', self.run)
+        form.addRow('Voxel size (Å)', self.voxel_size)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.open_button)
@@ -101,9 +108,17 @@ class OpenWidget(QWidget):
         run = None
         if self.run.isEnabled():
             run = self.run.currentText() or None
+        try:
+            voxel_size = _voxel_size(self.voxel_size.text())
+        except ValueError:
+            self.progress.set_status(
+                f'Voxel size must be a positive number of Å, not '
+                f'{self.voxel_size.text()!r}.'
+            )
+            return None
         self.progress.set_status(f'Opening {source}...')
         return self.progress.task.submit(
-            _open_job(source, run),
+            _open_job(source, run, voxel_size),
             lambda item: None,
             self._on_opened,
             lambda err: self.progress.set_status(f'Cannot open: {err}'),
@@ -118,18 +133,32 @@ class OpenWidget(QWidget):
         self.state.tomogram = tomogram
         session = PickSession(tomogram.run, default_classes())
         self.state.start_session(session, tomogram.scales[0], later)
+        said = (
+            'set here' if self.voxel_size.text().strip() else 'from the file'
+        )
         self.progress.set_status(
             f'{tomogram.run}: {tomogram.shape} voxels of '
-            f'{tomogram.voxel_size:.3f} Å, {len(picks)} picks layers.'
+            f'{tomogram.voxel_size:.4g} Å ({said}), {len(picks)} picks '
+            'layers.'
         )
 
 
-def _open_job(source: str, run: str | None):
+def _voxel_size(text: str) -> float | None:
+    """Return the voxel size typed in, or None when the field is empty."""
+    if not text.strip():
+        return None
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def _open_job(source: str, run: str | None, voxel_size: float | None = None):
     def job(progress, cancel):
         from napari_cryopick.io.sources import open_tomogram
         from napari_cryopick.session_io import run_picks, tomogram_layer_data
 
-        tomogram = open_tomogram(source, run)
+        tomogram = open_tomogram(source, run, voxel_size=voxel_size)
         image = tomogram_layer_data(tomogram)
         layers = []
         if run is not None:

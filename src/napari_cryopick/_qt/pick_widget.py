@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryopick._qt._classes import ClassBoxes
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._sliders import ThresholdSliders
 from napari_cryopick._qt._state import state_for
@@ -58,6 +59,10 @@ class PickWidget(QWidget):
         self.browse = QPushButton('Browse...')
         self.browse.clicked.connect(self._browse)
         self.tta = QCheckBox('Test-time augmentation (slower)')
+        self.classes = ClassBoxes()
+        self._chosen = None  # the classes of the pick in flight
+        self.checkpoint.editingFinished.connect(self._refresh_classes)
+        self._refresh_classes()
         self.pick_button = QPushButton('Pick')
         self.pick_button.clicked.connect(self.pick)
         self.progress = ProgressWidget()
@@ -89,6 +94,7 @@ class PickWidget(QWidget):
         row.addWidget(self.checkpoint)
         row.addWidget(self.browse)
         form.addRow('Model', row)
+        form.addRow('Classes', self.classes)
         form.addRow(self.tta)
         box = QGroupBox('Thresholds (score >= threshold is shown)')
         QVBoxLayout(box).addWidget(self.sliders)
@@ -114,6 +120,23 @@ class PickWidget(QWidget):
     def _model_changed(self, model) -> None:
         if model is not None and self.checkpoint.text():
             self.checkpoint.setText(str(model.path))
+        if model is not None:
+            self.classes.set_classes(c.name for c in model.classes)
+
+    def _refresh_classes(self) -> None:
+        """Show the classes of the chosen (or bundled) model's card."""
+        from napari_cryopick.errors import CryopickError
+        from napari_cryopick.model.checkpoint import (
+            bundled_checkpoint,
+            read_card,
+        )
+
+        path = self.checkpoint.text().strip() or bundled_checkpoint()
+        try:
+            card = read_card(path)
+        except CryopickError:
+            return  # a bad path is reported when Pick is pressed
+        self.classes.set_classes(c.name for c in card.classes)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -121,6 +144,7 @@ class PickWidget(QWidget):
         )
         if path:
             self.checkpoint.setText(path)
+            self._refresh_classes()
 
     def pick(self):
         """Start picking the chosen tomogram; return the worker or None."""
@@ -157,8 +181,13 @@ class PickWidget(QWidget):
         if model is None and path is None and not bundled:
             self.progress.set_status(MISSING_MODEL)
             return None
+        chosen = self.classes.chosen()
+        if chosen == ():
+            self.progress.set_status('Choose at least one class.')
+            return None
         settings = replace(self.inference, tta=self.tta.isChecked())
-        return _pick_job(tomogram, model, path, settings)
+        self._chosen = chosen
+        return _pick_job(tomogram, model, path, settings, chosen)
 
     def _on_progress(self, item) -> None:
         if isinstance(item, tuple) and item[0] == 'model':
@@ -178,14 +207,17 @@ class PickWidget(QWidget):
     def _prepare(self, model, tomogram) -> None:
         # Make the (empty) class layers while the model runs, one per
         # event-loop turn, so the results only update existing layers.
+        from napari_cryopick.model.predict import chosen_classes
+
         session = self.state.session
-        names = tuple(c.name for c in model.classes)
+        classes = chosen_classes(model, self._chosen)
+        names = tuple(c.name for c in classes)
         if (
             session is None
             or session.run != tomogram.run
             or session.class_names != names
         ):
-            session = PickSession(tomogram.run, model.classes)
+            session = PickSession(tomogram.run, classes)
             self.state.start_session(session, tomogram.scales[0], later)
         self.state.tomogram = tomogram
 
@@ -220,7 +252,7 @@ class PickWidget(QWidget):
         self.progress.set_status(f'Pick failed: {error}')
 
 
-def _pick_job(tomogram, model, path, inference):
+def _pick_job(tomogram, model, path, inference, classes=None):
     """Return the worker function: load the model if needed, then pick."""
 
     def job(progress, cancel):
@@ -232,7 +264,9 @@ def _pick_job(tomogram, model, path, inference):
 
         loaded = model or load_checkpoint(path)
         progress(('model', loaded, tomogram))
-        settings = PickSettings(inference=inference, apply_thresholds=False)
+        settings = PickSettings(
+            inference=inference, apply_thresholds=False, classes=classes
+        )
         table = predict_tomogram(
             tomogram,
             loaded,

@@ -165,7 +165,7 @@ def _grid_size(n: int, step: float) -> int:
 
 
 def check_voxel_size(tomogram: Tomogram, classes, force: bool = False):
-    """Refuse a tomogram too coarse for the smallest of ``classes``.
+    """Refuse an unset voxel size, or one too coarse for ``classes``.
 
     Parameters
     ----------
@@ -179,12 +179,21 @@ def check_voxel_size(tomogram: Tomogram, classes, force: bool = False):
     Raises
     ------
     CryopickError
-        When the smallest class's radius spans fewer than
+        When the voxel size is 1 Å or less (unset: a layer without a
+        scale), or the smallest class's radius spans fewer than
         :data:`MIN_RADIUS_VOXELS` input voxels.
     """
+    voxel = max(tomogram.scales[0])
+    if min(tomogram.scales[0]) <= 1.0:
+        # 1 Å is what a file or layer without a voxel size says (MRC
+        # cells equal to the grid, napari's default scale).
+        raise input_error(
+            tomogram.source,
+            f'voxel size {min(tomogram.scales[0]):g} Å looks unset; give '
+            "it with --voxel-size Å (or the Image layer's scale)",
+        )
     if force or not classes:
         return
-    voxel = max(tomogram.scales[0])
     smallest = min(classes, key=lambda c: c.radius)
     if smallest.radius / voxel < MIN_RADIUS_VOXELS:
         raise input_error(
