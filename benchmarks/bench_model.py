@@ -111,9 +111,15 @@ def simulate_project(root: Path, look: PhantomLook, runs: int, seed: int):
     return root
 
 
+#: Further ``cryopick predict`` arguments (``--predict-arg``), e.g.
+#: ``--no-cross-class`` to measure a setting.
+PREDICT_ARGS: list[str] = []
+
+
 def predict_and_score(work: Path, name: str, project: Path, model=None):
     """``cryopick predict`` then ``cryopick score`` on one project."""
     extra = ['--model', str(model)] if model else []
+    extra += PREDICT_ARGS
     out = work / f'picks-{name}'
     _, seconds, peak = cli(
         'predict', str(project), '--out', str(out), '--force', *extra
@@ -249,7 +255,14 @@ def main() -> int:
         action='store_true',
         help='also score the CZII-like look at growing noise levels',
     )
+    parser.add_argument(
+        '--predict-arg',
+        action='append',
+        default=[],
+        help='extra argument for cryopick predict (repeat for several)',
+    )
     args = parser.parse_args()
+    PREDICT_ARGS.extend(args.predict_arg)
     args.work.mkdir(parents=True, exist_ok=True)
     info = {
         'date': time.strftime('%Y-%m-%d'),

@@ -398,3 +398,67 @@ def test_a_malformed_card_is_named(tmp_path, change, problem):
     message = str(error.value)
     assert message.startswith(str(path)), message
     assert '\n' not in message
+
+
+def test_scores_keep_their_order_where_the_peak_saturates():
+    # A sure network is exactly 1.0 (float32) over whole particles: the
+    # peak voxel ranks nothing, the core mean still does.
+    prob = np.zeros((20, 44, 60), np.float32)
+    prob[8:13, 8:13, 8:13] = 1.0  # a big sure blob
+    prob[9:11, 20:23, 8:11] = 1.0  # a smaller sure one
+    prob[10, 34, 10] = 1.0  # one sure voxel
+    prob[10, 10, 40] = 0.5  # an unsure one
+    bare = PeakSettings(core_weight=0.0)
+    peak = find_peaks(prob, 4.0, bare)[1]
+    assert sorted(peak.tolist()) == [0.5, 1.0, 1.0, 1.0]
+    # The core: a ball of radius max(1, 4 / 4) voxels, 7 voxels.
+    core = find_peaks(prob, 4.0, PeakSettings(score='core'))[1]
+    np.testing.assert_allclose(core, [1.0, 6 / 7, 1 / 7, 0.5 / 7])
+    # The default: the peak, ties broken by the core, thresholds kept.
+    centres, score = find_peaks(prob, 4.0, PeakSettings())
+    np.testing.assert_allclose(
+        score, peak[:3].tolist() + [0.5] - (1e-3 * (1 - core))
+    )
+    assert np.all(np.diff(score) < 0)  # four distinct, highest first
+    assert np.abs(score - np.sort(peak)[::-1]).max() <= 1e-3
+    # The plateau's centre wins its suppression, refined to the middle.
+    np.testing.assert_allclose(centres[0], (10, 10, 10))
+    assert np.round(centres[1:, 1:]).tolist() == [[21, 9], [34, 10], [10, 40]]
+
+
+def test_one_class_per_particle():
+    from napari_cryopick.model.peaks import suppress_across_classes
+
+    # One blob read as apo-ferritin, ribosome and thyroglobulin within
+    # 45 Å (the case), a real apo-ferritin 230 Å from the
+    # ribosome, and a second ribosome pick of another run.
+    xyz = [
+        [1000, 1000, 500],
+        [1030, 1010, 500],
+        [1000, 1040, 520],
+        [1230, 1000, 500],
+        [1000, 1000, 500],
+    ]
+    table = pk.make_picks(
+        ['a', 'a', 'a', 'a', 'b'],
+        [
+            'apo-ferritin',
+            'ribosome',
+            'thyroglobulin',
+            'apo-ferritin',
+            'apo-ferritin',
+        ],
+        np.array(xyz, float),
+        score=[0.7, 0.9, 0.8, 0.5, 0.1],
+    )
+    kept = suppress_across_classes(table, CZII_CLASSES)
+    assert kept['particle_type'].tolist() == [
+        'ribosome',
+        'apo-ferritin',
+        'apo-ferritin',
+    ]
+    assert kept['score'].tolist() == [0.9, 0.5, 0.1]
+    # Same-class picks are not its business; fraction 0 turns it off.
+    same = table.assign(particle_type='ribosome')
+    assert len(suppress_across_classes(same, CZII_CLASSES)) == 5
+    assert len(suppress_across_classes(table, CZII_CLASSES, 0.0)) == 5
