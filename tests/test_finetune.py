@@ -16,6 +16,7 @@ from napari_cryopick.model.checkpoint import (  # noqa: E402
     load_checkpoint,
     read_card,
 )
+from napari_cryopick.model.device import resolve_device  # noqa: E402
 from napari_cryopick.model.finetune import (  # noqa: E402
     FinetuneSettings,
     LabelledRun,
@@ -84,6 +85,7 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
     assert card['finetune']['parent']['name'] == 'tiny'
     assert card['finetune']['steps_done'] == 12
     assert card['finetune']['runs'] == ['TS_sim_1']
+    assert card['finetune']['device'] == str(resolve_device('auto'))
     assert 0 <= card['finetune']['before'] <= 1
     assert 0 <= card['finetune']['after'] <= 1
     # The starting model is left as it was.
@@ -100,9 +102,9 @@ def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
     seen = []
     retune = ft._retune
 
-    def spy(model, parts, parent):
+    def spy(model, parts, parent, device):
         seen.append([run.tomogram.run for run, _ in parts])
-        return retune(model, parts, parent)
+        return retune(model, parts, parent, device)
 
     monkeypatch.setattr(ft, '_retune', spy)
     finetune(
@@ -263,7 +265,7 @@ def test_mined_negatives_are_the_unlabelled_proposals(
             pk.make_picks('TS_sim_1', 'thyroglobulin', [far], score=0.2),
         ]
     )
-    monkeypatch.setattr(ft, 'predict_runs', lambda m, runs: proposals)
+    monkeypatch.setattr(ft, 'predict_runs', lambda *_: proposals)
     deleted = pk.make_picks('TS_sim_1', 'ribosome', [[1.0, 2.0, 3.0]])
     mined = ft.with_mined_negatives(
         model, LabelledRun(run.tomogram, run.picks, deleted)
@@ -287,7 +289,7 @@ def test_a_worse_model_is_kept_aside(base, project, tmp_path, monkeypatch):
     from napari_cryopick.model import finetune as ft
 
     scores = iter([0.9, 0.5, 0.9, 0.5])
-    monkeypatch.setattr(ft, 'score_runs', lambda model, runs: next(scores))
+    monkeypatch.setattr(ft, 'score_runs', lambda *_: next(scores))
     out = tmp_path / 'ft.safetensors'
     settings = replace(FAST, train=replace(FAST.train, steps=2))
     args = ([_run(project, 'TS_sim_1')], out, settings)
@@ -319,7 +321,7 @@ def test_finetune_command_says_when_it_got_worse(
     from napari_cryopick.model import finetune as ft
 
     scores = iter([0.9, 0.5])
-    monkeypatch.setattr(ft, 'score_runs', lambda model, runs: next(scores))
+    monkeypatch.setattr(ft, 'score_runs', lambda *_: next(scores))
     caplog.set_level('INFO')
     out = tmp_path / 'cli.safetensors'
     argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]

@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail(args, 'interrupted', 130)
     except Exception as err:  # last resort: one line, never a bare trace
+        from napari_cryopick.model.device import explain
+
+        explained = explain(err)
+        if explained is not None:
+            return _fail(args, f'error: {explained}', 1)
         problem = f'unexpected error: {type(err).__name__}: {err}'
         return _fail(args, problem, 1)
 

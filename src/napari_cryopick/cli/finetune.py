@@ -74,6 +74,13 @@ def add_parser(commands) -> None:
         help='level-0 voxel size in Å of the tomograms, overriding the '
         "files' (needed when a header says 0 or 1 Å)",
     )
+    parser.add_argument(
+        '--device',
+        default='auto',
+        metavar='{auto,cpu,cuda,cuda:N}',
+        help='where training and scoring run: auto takes a CUDA GPU when '
+        'torch sees one, else the CPU (default: auto)',
+    )
     parser.set_defaults(run=run)
 
 
@@ -82,8 +89,10 @@ def run(args) -> int:
     from dataclasses import replace
 
     from napari_cryopick.model.checkpoint import load_checkpoint
+    from napari_cryopick.model.device import resolve_device
     from napari_cryopick.model.finetune import FinetuneSettings, finetune
 
+    resolve_device(args.device)  # CUDA asked for but absent fails first
     train_runs, held_out = _labelled_runs(args)
     settings = FinetuneSettings()
     config = settings.train
@@ -91,6 +100,7 @@ def run(args) -> int:
         config = replace(config, steps=args.steps)
     if args.threads:
         config = replace(config, threads=args.threads)
+    config = replace(config, device=args.device)
     settings = replace(
         settings,
         train=config,

@@ -27,7 +27,9 @@ from napari_cryopick.model.checkpoint import (
     ModelCard,
     save_checkpoint,
 )
+from napari_cryopick.model.device import describe, resolve_device
 from napari_cryopick.model.grid import plan_grid
+from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.model.predict import (
     PickSettings,
     model_grid,
@@ -189,9 +191,10 @@ def finetune(
     """
     _check_runs(model, runs)
     start = time.perf_counter()
-    before = score_runs(model, held_out) if held_out else None
+    device = settings.train.device
+    before = score_runs(model, held_out, device) if held_out else None
     if settings.mine_negatives:
-        runs = [with_mined_negatives(model, run) for run in runs]
+        runs = [with_mined_negatives(model, run, device) for run in runs]
     tuned = copy.deepcopy(model)
     samples = [_sample(tuned, run, settings) for run in runs]
     tuning = _tuning_parts(tuned, runs, settings.tune_share)
@@ -225,9 +228,9 @@ def finetune(
         )
     if settings.retune_thresholds:
         # On the training runs: the held-out runs only measure.
-        card['thresholds'] = _retune(tuned, tuning, model)
+        card['thresholds'] = _retune(tuned, tuning, model, device)
         tuned.card = ModelCard.from_dict(card)
-    after = score_runs(tuned, held_out) if held_out else None
+    after = score_runs(tuned, held_out, device) if held_out else None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
     worse = None
@@ -269,7 +272,9 @@ def _kept_card(model: LoadedModel, card: dict, worse: Path) -> dict:
     return kept
 
 
-def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
+def with_mined_negatives(
+    model, run: LabelledRun, device: str = 'auto'
+) -> LabelledRun:
     """Return ``run`` with the model's unlabelled proposals as negatives.
 
     Parameters
@@ -291,7 +296,7 @@ def with_mined_negatives(model, run: LabelledRun) -> LabelledRun:
 
     found = run.proposals
     if found is None:
-        found = predict_runs(model, [run])
+        found = predict_runs(model, [run], device)
     found = pk.apply_thresholds(found, model.thresholds)
     if not len(found):
         return run
@@ -386,31 +391,36 @@ def _card(model: LoadedModel, runs, settings) -> dict:
         ),
         'settings': asdict(settings),
         'steps_done': 0,
+        'device': describe(resolve_device(settings.train.device)),
     }
     return card
 
 
-def predict_runs(model, runs: list[LabelledRun]) -> pd.DataFrame:
+def predict_runs(
+    model, runs: list[LabelledRun], device: str = 'auto'
+) -> pd.DataFrame:
     """Predict every run without thresholds; return all candidates."""
-    settings = PickSettings(apply_thresholds=False)
+    inference = InferenceSettings(device=device)
+    settings = PickSettings(inference=inference, apply_thresholds=False)
     tables = [predict_tomogram(r.tomogram, model, settings) for r in runs]
     return pd.concat(tables, ignore_index=True)
 
 
-def score_runs(model, runs: list[LabelledRun]) -> float:
+def score_runs(model, runs: list[LabelledRun], device: str = 'auto') -> float:
     """Weighted CZII F4 of ``model`` (its own thresholds) on ``runs``."""
     from napari_cryopick.metric import score_picks
 
-    found = pk.apply_thresholds(predict_runs(model, runs), model.thresholds)
+    found = predict_runs(model, runs, device)
+    found = pk.apply_thresholds(found, model.thresholds)
     truth = pd.concat([r.picks for r in runs], ignore_index=True)
     return score_picks(truth, found, model.classes).score
 
 
-def _retune(model, parts, parent) -> dict[str, float]:
+def _retune(model, parts, parent, device='auto') -> dict[str, float]:
     """Thresholds for F4 on (run, y limit) ``parts``, where picks allow."""
     from napari_cryopick.metric import best_thresholds
 
-    found = predict_runs(model, [run for run, _ in parts])
+    found = predict_runs(model, [run for run, _ in parts], device)
     truth = pd.concat([run.picks for run, _ in parts], ignore_index=True)
     limits = {run.tomogram.run: limit for run, limit in parts}
     found = found[found['y'] >= found['run'].map(limits)]

@@ -46,12 +46,19 @@ class InferenceSettings:
         views, 4x the time); exact on any tile shape.
     threads : int
         torch CPU threads (0: torch's default).
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+        (:func:`~napari_cryopick.model.device.resolve_device`).
+    amp : bool
+        bf16 autocast on CUDA (ignored on the CPU).
     """
 
     patch: tuple[int, int, int] = (96, 128, 128)
     overlap: float = 0.25
     tta: bool = False
     threads: int = 0
+    device: str = 'auto'
+    amp: bool = False
 
 
 def tile_starts(size: int, patch: int, overlap: float) -> list[int]:
@@ -237,6 +244,10 @@ def stream_probabilities(
     """
     import torch
 
+    from napari_cryopick.model.device import resolve_device
+
+    device = resolve_device(settings.device)
+    networks = [network.to(device) for network in networks]
     shape = tuple(int(n) for n in grid.shape)
     patch = _tile_shape(shape, settings.patch, multiple)
     starts = [
@@ -253,7 +264,7 @@ def stream_probabilities(
             if cancel is not None and cancel():
                 return False
             block = rows.block(start, patch)
-            probs = _ensemble(networks, block, settings.tta, channels)
+            probs = _ensemble(networks, block, settings, device, channels)
             if window is None:
                 window = _Window(len(probs), shape, patch, axis)
             window.add(probs, weight, start)
@@ -361,24 +372,23 @@ def _tile_shape(shape, patch, multiple: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _ensemble(networks, block: np.ndarray, tta: bool, channels=None):
+def _ensemble(networks, block: np.ndarray, settings, device, channels=None):
     import torch
 
-    x = torch.from_numpy(block)[None, None]
+    from napari_cryopick.model.device import autocast
+
+    x = torch.from_numpy(block)[None, None].to(device)
     total = None
-    views = TTA_VIEWS if tta else TTA_VIEWS[:1]
+    views = TTA_VIEWS if settings.tta else TTA_VIEWS[:1]
     for network in networks:
         for view in views:
-            probs = _undo(_softmax(network, _apply(x, view)), view)
+            with autocast(device, settings.amp):
+                logits = network(_apply(x, view))
+            probs = _undo(logits.float().softmax(dim=1), view)
             total = probs if total is None else total + probs
     total = total / (len(networks) * len(views))
-    if channels is None:
-        return total[0, 1:].numpy()
-    return total[0, list(channels)].numpy()
-
-
-def _softmax(network, x):
-    return network(x).softmax(dim=1)
+    keep = slice(1, None) if channels is None else list(channels)
+    return total[0, keep].cpu().numpy()
 
 
 # Each view's operations on a (batch, channel, z, y, x) tensor and their

@@ -49,6 +49,9 @@ class TrainConfig:
         torch CPU threads (0: leave torch's default).
     augment : AugmentConfig
         Augmentation.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+        (:func:`~napari_cryopick.model.device.resolve_device`).
     """
 
     steps: int = 2000
@@ -63,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    device: str = 'auto'
 
 
 @dataclass
@@ -122,6 +126,8 @@ def train(
     """
     import torch
 
+    from napari_cryopick.model.device import resolve_device
+
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -133,7 +139,8 @@ def train(
         config.negative_fraction,
         config.seed,
     )
-    loss_fn = _loss(network, config)
+    network.to(resolve_device(config.device))
+    loss_fn = _loss(network, config).to(_device_of(network))
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -154,6 +161,10 @@ def train(
         if on_checkpoint and checkpoint_every and step % checkpoint_every == 0:
             _checkpoint(network, on_checkpoint, step)
     return TrainResult(losses, step, False, _since(start))
+
+
+def _device_of(network):
+    return next(network.parameters()).device
 
 
 def _since(start: float) -> float:
@@ -215,6 +226,8 @@ def _step(network, sampler, loss_fn, optimiser, config, generator) -> float:
     images = torch.from_numpy(images)
     labels = torch.from_numpy(labels.astype(np.int64))
     images, labels = augment(images, labels, config.augment, generator)
+    device = _device_of(network)
+    images, labels = images.to(device), labels.to(device)
     optimiser.zero_grad(set_to_none=True)
     loss = loss_fn(network(images), labels)
     loss.backward()
