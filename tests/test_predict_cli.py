@@ -293,3 +293,84 @@ def test_min_score_replaces_the_model_thresholds(
         main([*argv, '--out', str(out), '--min-score', '1.5'])
     assert info.value.code == 2
     assert 'must be in 0-1' in capsys.readouterr().err
+
+
+def test_summary_has_fixed_columns_and_integer_counts():
+    from napari_cryopick import picks as pk
+    from napari_cryopick.cli.predict import summary
+    from napari_cryopick.model.jobs import Outcome
+
+    one = pk.make_picks('a', 'ribosome', np.zeros((1, 3)))
+    two = pk.make_picks('b', ['apo-ferritin', 'ribosome'], np.zeros((2, 3)))
+    outcomes = [
+        Outcome('a', 'done', one, 1.25),
+        Outcome('b', 'skipped', two, 0.0),
+        Outcome('c', 'failed', error='boom'),
+    ]
+    text = summary(outcomes, 3.0, ['virus-like-particle', 'ribosome'])
+    header, *rows, last = text.splitlines()
+    assert header.split() == [
+        'run',
+        'status',
+        'virus-like-particle',
+        'ribosome',
+        'apo-ferritin',
+        'seconds',
+    ]
+    assert [r.split() for r in rows] == [
+        ['a', 'done', '0', '1', '0', '1.2'],
+        ['b', 'skipped', '0', '1', '1', '0.0'],
+        ['c', 'failed', '0', '0', '0', '0.0'],
+    ]
+    assert last == 'runs: 1 done, 1 skipped, 1 failed in 3.0 s'
+
+
+def test_progress_bars_on_a_terminal(monkeypatch, caplog):
+    import logging
+    import sys
+
+    from napari_cryopick import picks as pk
+    from napari_cryopick.cli.predict import _Reporter
+    from napari_cryopick.model.jobs import Job, Outcome
+
+    monkeypatch.setattr(sys.stderr, 'isatty', lambda: True, raising=False)
+    caplog.set_level('INFO')
+    with _Reporter(2) as report:
+        assert report.bar.total == 2
+        tiles = report.start(Job('x.zarr', 'x'))
+        tiles(1, 8)
+        tiles(5, 8)
+        assert (report.tiles.n, report.tiles.total) == (5, 8)
+        assert report.tiles.desc.startswith('x')
+        # Log lines go through tqdm, above the bars.
+        handlers = logging.getLogger().handlers
+        assert any('Tqdm' in type(h).__name__ for h in handlers)
+        one = pk.make_picks('x', 'ribosome', np.zeros((1, 3)))
+        report(Outcome('x', 'done', one, 2.0))
+        assert report.tiles is None
+        assert report.bar.n == 1
+    assert 'x: done, 1 particle in 2.0 s' in caplog.text
+    handlers = logging.getLogger().handlers
+    assert not any('Tqdm' in type(h).__name__ for h in handlers)
+
+
+def test_cross_class_suppression_on_request(project, checkpoint, tmp_path):
+    from scipy.spatial.distance import cdist
+
+    base = ['predict', str(project), '--model', str(checkpoint)]
+    assert main([*base, '--out', str(tmp_path / 'all')]) == 0
+    argv = [*base, '--out', str(tmp_path / 'one'), '--cross-class']
+    assert main(argv) == 0
+    every, kept = read_picks(tmp_path / 'all'), read_picks(tmp_path / 'one')
+    assert 0 < len(kept) < len(every)
+    radius = {c.name: c.radius for c in CZII_CLASSES}
+    for _, run in kept.groupby('run'):
+        xyz = run[['x', 'y', 'z']].to_numpy()
+        reach = run['particle_type'].map(radius).to_numpy()
+        close = cdist(xyz, xyz) < np.maximum.outer(reach, reach)
+        other = run['particle_type'].to_numpy()
+        other = other[:, None] != other[None, :]
+        assert not (close & other).any()
+    record = tmp_path / 'one' / 'ExperimentRuns' / 'TS_sim_1' / '.cryopick'
+    body = json.loads((record / 'cryopick_0.json').read_text())
+    assert body['settings']['cross_class'] is True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from napari_cryopick.cli._text import plural
+
 log = logging.getLogger(__name__)
 
 FORMATS = ('copick', 'csv', 'star', 'relion4')
@@ -102,7 +104,10 @@ def run(args) -> int:
     else:
         files = _write_copick(args, table)
     log.info(
-        'wrote %d picks in %d files to %s', len(table), len(files), args.out
+        'wrote %s in %s to %s',
+        plural(len(table), 'pick'),
+        plural(len(files), 'file'),
+        args.out,
     )
     return 0
 

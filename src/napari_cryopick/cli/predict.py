@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
+from napari_cryopick.cli._text import plural
 from napari_cryopick.errors import CryopickError
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,28 @@ def add_parser(commands) -> None:
         help='pick a tomogram whose voxels are too coarse for its smallest '
         'class (radius under 1.5 voxels) anyway',
     )
+    add(
+        '--cross-class',
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help='one class per particle: of picks of different classes closer '
+        'than the larger radius, keep the higher score (default: off; it '
+        'cost F4 on noisy phantoms)',
+    )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
+    add(
+        '--device',
+        default='auto',
+        metavar='{auto,cpu,cuda,cuda:N}',
+        help='where the network runs: auto takes a CUDA GPU when torch '
+        'sees one, else the CPU (default: auto)',
+    )
+    add(
+        '--amp',
+        action='store_true',
+        help='bf16 mixed precision on a CUDA GPU (faster; its F4 is not '
+        'measured yet); ignored on the CPU',
+    )
     add(
         '--force',
         action='store_true',
@@ -100,8 +123,6 @@ def add_parser(commands) -> None:
 
 
 def _score(text: str) -> float:
-    import argparse
-
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f'must be in 0-1, not {value}')
@@ -114,6 +135,7 @@ def run(args) -> int:
     from napari_cryopick.io.atomic import check_path
     from napari_cryopick.io.kaggle_csv import write_picks_csv
     from napari_cryopick.model.batch import run_dask, run_serial
+    from napari_cryopick.model.device import resolve_device
     from napari_cryopick.model.jobs import (
         PredictOptions,
         cached_model,
@@ -125,6 +147,7 @@ def run(args) -> int:
     if args.workers < 0:
         raise CryopickError(f'--workers must be 0 or more, not {args.workers}')
     jobs = expand_inputs(args.inputs, args.tomo_type)
+    resolve_device(args.device)  # CUDA asked for but absent fails here
     models = cached_model(tuple(args.model or ()))  # bad ones fail here
     classes = parse_classes(args.classes)
     # An unknown class name fails here, once, listing the model's classes.
@@ -142,6 +165,9 @@ def run(args) -> int:
         voxel_size=args.voxel_size,
         classes=classes,
         allow_coarse=args.allow_coarse,
+        cross_class=args.cross_class,
+        device=args.device,
+        amp=args.amp,
     )
     # Outputs are checked before any run is picked: a wrong --out or
     # picks of other settings fail now, not after hours of inference.
@@ -155,8 +181,11 @@ def run(args) -> int:
                 jobs, options, args.workers, args.scheduler, on_done=report
             )
         else:
-            outcomes = run_serial(jobs, options, on_done=report)
-    sys.stdout.write(summary(outcomes, time.perf_counter() - start))
+            outcomes = run_serial(
+                jobs, options, on_done=report, progress=report.start
+            )
+    classes = [c.name for c in first.classes]
+    sys.stdout.write(summary(outcomes, time.perf_counter() - start, classes))
     if args.csv:
         table = pk.concat(o.picks for o in outcomes)
         write_picks_csv(table, args.csv, overwrite=True)
@@ -174,51 +203,96 @@ def parse_classes(text: str | None) -> tuple[str, ...] | None:
 
 
 class _Reporter:
-    """Log each run as it ends; a progress bar when on a terminal."""
+    """Log each run as it ends; progress bars when on a terminal.
+
+    On a terminal: one bar of runs and, below it, one of the tiles of
+    the run in progress (serial runs only: Dask workers report per run),
+    with log lines printed above the bars, not across them. Elsewhere
+    (a log file, a batch job): the log lines only.
+    """
 
     def __init__(self, total: int):
+        import contextlib
+
         from napari_cryopick.model.batch import progress_bar
 
         self.bar = progress_bar(total)
+        self.tiles = None
+        self._logs = contextlib.ExitStack()
+        if self.bar is not None:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self._logs.enter_context(logging_redirect_tqdm())
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self._close_tiles()
         if self.bar is not None:
             self.bar.close()
+        self._logs.close()
+
+    def start(self, job):
+        """Return the tile callback of ``job`` (``None`` off a terminal)."""
+        from napari_cryopick.model.batch import progress_bar
+
+        if self.bar is None:
+            return None
+        self._close_tiles()
+
+        def tiles(done: int, total: int) -> None:
+            if self.tiles is None:
+                self.tiles = progress_bar(total, job.run, 'tile', 1)
+            self.tiles.update(done - self.tiles.n)
+
+        return tiles
+
+    def _close_tiles(self) -> None:
+        if self.tiles is not None:
+            self.tiles.close()
+            self.tiles = None
 
     def __call__(self, outcome) -> None:
+        self._close_tiles()
         if self.bar is not None:
             self.bar.update(1)
         if outcome.status == 'failed':
             log.error('%s: failed: %s', outcome.run, outcome.error)
         else:
             log.info(
-                '%s: %s, %d particles in %.1f s',
+                '%s: %s, %s in %.1f s',
                 outcome.run,
                 outcome.status,
-                len(outcome.picks),
+                plural(len(outcome.picks), 'particle'),
                 outcome.seconds,
             )
 
 
-def summary(outcomes, seconds: float) -> str:
-    """Return the end-of-batch table: per run, status and picks per class."""
+def summary(outcomes, seconds: float, classes=()) -> str:
+    """Return the end-of-batch table: per run, status and picks per class.
+
+    Columns: run, status, one per class (``classes`` first, in their
+    order, then any other class picked, by name), seconds; counts are
+    integers, 0 where a run has none.
+    """
     import pandas as pd
 
+    names = list(classes)
+    for o in outcomes:
+        names += sorted(set(o.picks['particle_type']) - set(names))
     rows = []
     for o in outcomes:
-        counts = o.picks['particle_type'].value_counts().to_dict()
+        counts = o.picks['particle_type'].value_counts()
         rows.append(
             {
                 'run': o.run,
                 'status': o.status,
-                **counts,
-                'seconds': round(o.seconds, 1),
+                **{n: int(counts.get(n, 0)) for n in names},
+                'seconds': f'{o.seconds:.1f}',
             }
         )
-    table = pd.DataFrame(rows).fillna(0)
+    table = pd.DataFrame(rows, columns=['run', 'status', *names, 'seconds'])
     status = [o.status for o in outcomes]
     counts = ', '.join(
         f'{status.count(s)} {s}' for s in ('done', 'skipped', 'failed')

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from napari_cryopick.cli._text import plural
+
 log = logging.getLogger(__name__)
 
 
@@ -68,9 +70,9 @@ def run(args) -> int:
     runs = write_simulated_project(
         args.out, settings, overwrite=args.overwrite, progress=_report
     )
-    log.info('wrote %d runs to %s', len(runs), args.out)
+    log.info('wrote %s to %s', plural(len(runs), 'run'), args.out)
     return 0
 
 
 def _report(run: str, picks: int, seconds: float) -> None:
-    log.info('%s: %d particles, %.1f s', run, picks, seconds)
+    log.info('%s: %s, %.1f s', run, plural(picks, 'particle'), seconds)

@@ -23,11 +23,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def run_serial(jobs, options: PredictOptions, on_done=None) -> list[Outcome]:
-    """Run every job in this process, one after the other."""
+def run_serial(
+    jobs, options: PredictOptions, on_done=None, progress=None
+) -> list[Outcome]:
+    """Run every job in this process, one after the other.
+
+    ``progress(job)``, if given, returns the ``(done, total)`` tile
+    callback of that job (or None); ``on_done(outcome)`` follows each.
+    """
     outcomes = []
     for job in jobs:
-        outcomes.append(predict_job(job, options))
+        tiles = progress(job) if progress is not None else None
+        outcomes.append(predict_job(job, options, tiles))
         if on_done is not None:
             on_done(outcomes[-1])
     return outcomes
@@ -104,10 +111,23 @@ def _result(future, job) -> Outcome:
         return Outcome(job.run, 'failed', error=f'worker lost ({reason})')
 
 
-def progress_bar(total: int):
-    """Return a tqdm bar on a terminal, else ``None`` (quiet in logs)."""
+def progress_bar(
+    total: int, desc: str = 'predict', unit: str = 'run', position: int = 0
+):
+    """Return a tqdm bar on a terminal, else ``None`` (quiet in logs).
+
+    Bars below the first (``position`` > 0) vanish when closed.
+    """
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit='run', desc='predict', file=sys.stderr)
+    return tqdm(
+        total=total,
+        unit=unit,
+        desc=desc,
+        file=sys.stderr,
+        position=position,
+        leave=position == 0,
+        dynamic_ncols=True,
+    )

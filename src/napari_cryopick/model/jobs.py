@@ -45,6 +45,9 @@ class PredictOptions:
 
     ``min_score``, when set, keeps the picks scoring at least that in
     every class instead of applying the model's per-class thresholds.
+    ``cross_class`` keeps one class per particle among the kept picks
+    (:func:`~napari_cryopick.model.peaks.suppress_across_classes`); off
+    by default, as it cost F4 on noisy phantoms (docs/benchmarks.md).
     """
 
     out: Path
@@ -58,6 +61,9 @@ class PredictOptions:
     voxel_size: float | None = None
     classes: tuple[str, ...] | None = None
     allow_coarse: bool = False
+    cross_class: bool = False
+    device: str = 'auto'
+    amp: bool = False
 
 
 @dataclass
@@ -155,8 +161,10 @@ def _ensemble(models: list) -> list:
     return models
 
 
-def predict_job(job: Job, options: PredictOptions) -> Outcome:
+def predict_job(job: Job, options: PredictOptions, progress=None) -> Outcome:
     """Pick one run and write its files; never raises.
+
+    ``progress(done, total)``, if given, is called after each tile.
 
     Returns
     -------
@@ -166,7 +174,7 @@ def predict_job(job: Job, options: PredictOptions) -> Outcome:
     """
     start = time.perf_counter()
     try:
-        table, skipped = _predict(job, options)
+        table, skipped = _predict(job, options, progress)
     except CryopickError as err:
         return Outcome(
             job.run,
@@ -175,7 +183,10 @@ def predict_job(job: Job, options: PredictOptions) -> Outcome:
             seconds=time.perf_counter() - start,
         )
     except Exception as err:  # isolate any failure to its own run
-        reason = f'{type(err).__name__}: {err}'.splitlines()[0]
+        from napari_cryopick.model.device import explain
+
+        reason = str(explain(err) or f'{type(err).__name__}: {err}')
+        reason = reason.splitlines()[0]
         return Outcome(
             job.run,
             'failed',
@@ -186,11 +197,12 @@ def predict_job(job: Job, options: PredictOptions) -> Outcome:
     return Outcome(job.run, status, table, time.perf_counter() - start)
 
 
-def _predict(job: Job, options: PredictOptions):
+def _predict(job: Job, options: PredictOptions, progress=None):
     from napari_cryopick.io.sources import open_tomogram
     from napari_cryopick.model import record
     from napari_cryopick.model.grid import plan_grid
     from napari_cryopick.model.infer import InferenceSettings
+    from napari_cryopick.model.peaks import suppress_across_classes
     from napari_cryopick.model.predict import (
         PickSettings,
         chosen_classes,
@@ -209,15 +221,22 @@ def _predict(job: Job, options: PredictOptions):
     )
     tomogram = _renamed(tomogram, job.run)
     settings = PickSettings(
-        inference=InferenceSettings(tta=options.tta, threads=options.threads),
+        inference=InferenceSettings(
+            tta=options.tta,
+            threads=options.threads,
+            device=options.device,
+            amp=options.amp,
+        ),
         apply_thresholds=options.min_score is None,
         classes=options.classes,
         allow_coarse=options.allow_coarse,
     )
-    table = predict_tomogram(tomogram, models, settings)
+    table = predict_tomogram(tomogram, models, settings, progress=progress)
     if options.min_score is not None:
         # One floor for every class, instead of the model's thresholds.
         table = pk.normalize(table[table['score'] >= options.min_score])
+    if options.cross_class:
+        table = suppress_across_classes(table, model.classes)
     grid = plan_grid(tomogram, model.voxel_size).to_dict()
     _write_run(table, options, job.run, classes, tomogram.voxel_size, grid)
     return table, False
@@ -238,6 +257,7 @@ def _write_run(table, options, run, classes, voxel_size, grid) -> None:
     so a job killed half-way is redone, never trusted.
     """
     from napari_cryopick.model import record
+    from napari_cryopick.model.device import describe, resolve_device
 
     path = record.record_path(options, run)
     path.unlink(missing_ok=True)
@@ -254,4 +274,5 @@ def _write_run(table, options, run, classes, voxel_size, grid) -> None:
     write_copick_config(options.out, classes)
     made = record.make_record(options)
     made['grid'] = grid  # the factor the tomogram was resampled by
+    made['device'] = describe(resolve_device(options.device))
     record.write_record(path, made)
