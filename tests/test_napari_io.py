@@ -99,3 +99,51 @@ def test_star_reader_and_writer_use_the_open_tomogram(
     b = read_star(written, read_relion_tomograms(tomograms))
     # 158 voxels of 40.05 Å and 632 of 10.01 Å share the same centre.
     assert np.allclose(np.sort(a['x']), np.sort(b['x']), atol=1e-3)
+
+
+def test_readers_claim_only_what_they_read(tmp_path):
+    # npe2 picks readers by file name; napari shows its "Choose reader"
+    # dialog whenever two plugins claim a path. cryopick's patterns must
+    # not claim files napari's own reader opens (PNG, TIFF, ...).
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    pm.discover()
+
+    def plugins(name):
+        path = tmp_path / name
+        if name.endswith('/'):
+            path.mkdir()
+        else:
+            path.write_bytes(b'')
+        return {r.plugin_name for r in pm.iter_compatible_readers([path])}
+
+    for name in ('a.png', 'b.tif', 'c.npy', 'd.txt'):
+        assert 'napari-cryopick' not in plugins(name), name
+    for name in ('t.mrc', 't.REC', 'p.json', 'p.star'):
+        assert plugins(name) == {'napari-cryopick'}, name
+    # Folders and CSV are napari's too (documented: --plugin or a saved
+    # preference); cryopick's readers still take them.
+    assert plugins('x.zarr/') == {'napari-cryopick', 'napari'}
+    assert plugins('p.csv') == {'napari-cryopick', 'napari'}
+
+
+def test_sample_menu_entry_matches_the_docs():
+    from pathlib import Path
+
+    from napari.plugins import menu_item_template
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    pm.discover()
+    manifest = pm.get_manifest('napari-cryopick')
+    (sample,) = manifest.contributions.sample_data
+    # One sample: napari lists it directly under File > Open Sample.
+    entry = menu_item_template.format(
+        manifest.display_name, sample.display_name
+    )
+    assert entry == 'Phantom tomogram with ground truth (cryopick)'
+    root = Path(__file__).parents[1]
+    for doc in ('README.md', 'docs/user-guide.md'):
+        text = ' '.join((root / doc).read_text().split())
+        assert f'File → Open Sample → {entry}' in text, doc
