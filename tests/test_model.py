@@ -409,13 +409,14 @@ def test_scores_keep_their_order_where_the_peak_saturates():
     prob[10, 34, 10] = 1.0  # one sure voxel
     prob[10, 10, 40] = 0.5  # an unsure one
     bare = PeakSettings(core_weight=0.0)
+    quarter = PeakSettings(core_fraction=0.25)
     peak = find_peaks(prob, 4.0, bare)[1]
     assert sorted(peak.tolist()) == [0.5, 1.0, 1.0, 1.0]
     # The core: a ball of radius max(1, 4 / 4) voxels, 7 voxels.
-    core = find_peaks(prob, 4.0, PeakSettings(score='core'))[1]
+    core = find_peaks(prob, 4.0, replace(quarter, score='core'))[1]
     np.testing.assert_allclose(core, [1.0, 6 / 7, 1 / 7, 0.5 / 7])
     # The default: the peak, ties broken by the core, thresholds kept.
-    centres, score = find_peaks(prob, 4.0, PeakSettings())
+    centres, score = find_peaks(prob, 4.0, quarter)
     np.testing.assert_allclose(
         score, peak[:3].tolist() + [0.5] - (1e-3 * (1 - core))
     )

@@ -7,13 +7,13 @@ suppressed (the highest score wins). Per-class score thresholds are
 applied later, so a slider can move them without recomputing anything.
 
 A pick's score is its peak probability, less a thousandth of the share
-of its core (a ball of a quarter of the class radius) that is not sure:
-a confident network's float32 probability is exactly 1.0 over whole
-particles (more than half of the picks of a phantom), so peak values
-alone tie and rank nothing; the core breaks the ties while thresholds
-keep their meaning. Such a plateau of equal maxima is one peak, at its
-middle. Across
-classes, one particle gets one class (:func:`suppress_across_classes`).
+of its core (a ball of half the class radius, where a pick counts as a
+hit) that is not sure: a confident network's float32 probability is
+exactly 1.0 over whole particles (more than half of the picks of a
+phantom), so peak values alone tie and rank nothing; the core breaks the
+ties while thresholds keep their meaning. A plateau of equal maxima is
+one peak, at its middle. Across classes, one particle gets one class
+(:func:`suppress_across_classes`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class PeakSettings:
     nms_fraction: float = 1.0
     method: str = 'maxima'
     score: str = 'peak'
-    core_fraction: float = 0.25
+    core_fraction: float = 0.5
     core_weight: float = 1e-3
 
 
