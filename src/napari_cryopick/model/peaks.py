@@ -159,16 +159,27 @@ def _plateau_points(mask: np.ndarray) -> np.ndarray:
 
     Where the network is sure, its float32 probability is 1.0 over a
     whole block of voxels, each of them a maximum; taken one by one they
-    would leave several picks on one particle.
+    would leave several picks on one particle. Sets are found among the
+    maxima themselves (26-neighbours), not on a label volume, so memory
+    stays with the number of maxima.
     """
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3)))
-    if count == 0:
-        return np.empty((0, 3), int)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     points = np.argwhere(mask)
-    owner = labels[tuple(points.T)] - 1
-    middle = np.asarray(
-        ndimage.center_of_mass(mask, labels, np.arange(1, count + 1))
-    ).reshape(-1, 3)
+    if len(points) < 2:
+        return points
+    pairs = cKDTree(points).query_pairs(
+        np.sqrt(3) + 1e-6, output_type='ndarray'
+    )
+    n = len(points)
+    graph = coo_matrix(
+        (np.ones(len(pairs), bool), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
+    )
+    count, owner = connected_components(graph, directed=False)
+    middle = np.zeros((count, 3))
+    np.add.at(middle, owner, points)
+    middle /= np.bincount(owner, minlength=count)[:, None]
     distance = np.linalg.norm(points - middle[owner], axis=1)
     # Per set, the voxel nearest its middle (first in scan order on ties).
     order = np.lexsort((distance, owner))
