@@ -58,3 +58,26 @@ def test_layer_round_trip_on_real_picks(czii_json_runs):
         assert np.array_equal(a[axis].to_numpy(), b[axis].to_numpy())
     assert (b['run'] == 'TS_99_9').all()
     assert (b['user_id'] == 'curation').all()
+
+
+def test_class_probabilities_travel_as_layer_features():
+    from napari_cryopick import picks as pk
+    from napari_cryopick.classes import CZII_CLASSES
+    from napari_cryopick.layers import picks_to_layer_data
+
+    model = pk.make_picks('r', 'ribosome', np.array([[10.0, 20, 30]] * 2))
+    model['prob_ribosome'] = [0.9, 0.6]
+    model['prob_thyroglobulin'] = [0.05, 0.3]
+    model['helper'] = 1  # other extra columns are not picks vocabulary
+    user = pk.make_picks('r', 'ribosome', np.array([[50.0, 60, 70]]))
+    table = pk.concat([model, user])
+    assert pk.probability_columns(table) == [
+        'prob_ribosome',
+        'prob_thyroglobulin',
+    ]
+    assert 'helper' not in table
+    assert np.isnan(table['prob_ribosome'][2])  # a user's pick: unknown
+    ((_, kwargs, _),) = picks_to_layer_data(table, 10.0, CZII_CLASSES)
+    features = kwargs['features']
+    assert features['prob_thyroglobulin'].tolist()[:2] == [0.05, 0.3]
+    assert np.isnan(kwargs['feature_defaults']['prob_ribosome'])

@@ -204,6 +204,12 @@ def test_partial_picks_come_before_the_end(tmp_path):
         tomogram, model, settings, partial=partials.append
     )
     assert len(table) == 14
+    # Each pick carries every class's probability at it: why it was made.
+    probs = [f'prob_{c.name}' for c in CZII_CLASSES]
+    assert [c for c in table.columns if c.startswith('prob_')] == probs
+    assert (table['prob_ribosome'] >= 0.5).all()
+    others = table[[p for p in probs if p != 'prob_ribosome']]
+    assert (table['prob_ribosome'] > others.max(axis=1)).all()
     assert len(partials) >= 2
     assert 0 < len(partials[0]) < len(partials[-1]) < 14
     final = table[['x', 'y', 'z']].to_numpy()

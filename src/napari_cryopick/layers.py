@@ -108,6 +108,9 @@ def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
     first = rows.iloc[0] if len(rows) else {'user_id': '', 'session_id': ''}
     defaults = {'score': 1.0, 'instance_id': 0, 'origin': 'user'}
     defaults.update({k: _EXTRA_DEFAULTS.get(k, '') for k in extra})
+    # The model's class probabilities at each pick, when known.
+    probs = pk.probability_columns(rows)
+    defaults.update(dict.fromkeys(probs, float('nan')))
     return {
         'scale': tuple(float(s) for s in scale),
         'size': 2 * particle.radius / float(scale[-1]),
@@ -116,7 +119,7 @@ def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
         # with no points as 4 colours.
         'border_color': '#' + ''.join(f'{c:02x}' for c in particle.color),
         'border_width': 0.12,
-        'features': rows[[*FEATURES, *extra]].reset_index(drop=True),
+        'features': rows[[*FEATURES, *extra, *probs]].reset_index(drop=True),
         'feature_defaults': defaults,
         'metadata': {
             META_KEY: {

@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 
 ORIGINS = ('model', 'user', 'reference')
+#: Optional columns ``prob_<class>``: the model's probability of each of
+#: its classes at a model pick (why it was made), NaN where unknown.
+PROB_PREFIX = 'prob_'
 COLUMNS = (
     'run',
     'particle_type',
@@ -124,10 +127,17 @@ def _transforms(value, n: int) -> list:
     return list(array)
 
 
+def probability_columns(table: pd.DataFrame) -> list[str]:
+    """Return the ``prob_<class>`` columns of ``table``, in their order."""
+    return [c for c in table.columns if str(c).startswith(PROB_PREFIX)]
+
+
 def normalize(table: pd.DataFrame) -> pd.DataFrame:
     """Return ``table`` with the Picks columns, order and dtypes.
 
     Missing optional columns get their defaults; the index is reset.
+    Class-probability columns (``prob_<class>``) are kept, last; every
+    other column is dropped.
     """
     table = table.reset_index(drop=True).copy()
     for name, default in _DEFAULTS.items():
@@ -152,6 +162,8 @@ def normalize(table: pd.DataFrame) -> pd.DataFrame:
             'session_id': table['session_id'].astype(str),
         }
     )
+    for column in probability_columns(table):
+        out[column] = table[column].astype(float)
     return out
 
 

@@ -233,17 +233,23 @@ def _picks(probs, classes, tomogram, factor, settings, offset=0, keep=None):
     grid_voxel = float(np.max(np.multiply(tomogram.scales[0], factor)))
     for cls, prob in zip(classes, probs, strict=True):
         centres, scores = find_peaks(prob, cls.radius / grid_voxel, settings)
+        # Every class's probability at the pick: why it was made.
+        voxel = np.clip(
+            np.round(centres).astype(int), 0, np.subtract(prob.shape, 1)
+        )
+        seen = probs[(slice(None), *voxel.T)]
         centres = centres + offset
         if keep is not None:
             mask = keep(centres)
-            centres, scores = centres[mask], scores[mask]
+            centres, scores, seen = centres[mask], scores[mask], seen[:, mask]
         level0 = level_to_level0(centres, factor)
         xyz = voxel_zyx_to_angstrom_xyz(level0, tomogram.scales[0])
-        tables.append(
-            pk.make_picks(
-                tomogram.run, cls.name, xyz, score=scores, origin='model'
-            )
+        table = pk.make_picks(
+            tomogram.run, cls.name, xyz, score=scores, origin='model'
         )
+        for other, values in zip(classes, seen, strict=True):
+            table[f'{pk.PROB_PREFIX}{other.name}'] = values.astype(float)
+        tables.append(table)
     return pk.concat(tables)
 
 
