@@ -301,13 +301,20 @@ def test_a_folder_of_mrc_files(tmp_path, capsys, caplog, checkpoint):
 
 @pytest.mark.parametrize(
     ('command', 'option'),
-    [('export-csv', '--overwrite'), ('export-copick', '--overwrite')],
+    [
+        ('export-csv', '--overwrite'),
+        ('export-copick', '--overwrite'),
+        ('export-relion4', '--overwrite'),
+    ],
 )
 def test_an_existing_output_names_the_option(
     command, option, tmp_path, capsys, caplog, czii_csv
 ):
-    out = tmp_path / ('out.csv' if command == 'export-csv' else 'copick')
-    argv = ['export', str(czii_csv), '--to', command.split('-')[1], str(out)]
+    kind = command.split('-')[1]
+    out = tmp_path / {'csv': 'out.csv', 'relion4': 'out.star'}.get(kind, 'cp')
+    argv = ['export', str(czii_csv), '--to', kind, str(out)]
+    if kind == 'relion4':
+        argv += ['--voxel-size', '10']
     assert main(argv) == 0
     before = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
     capsys.readouterr()

@@ -19,7 +19,7 @@ import pandas as pd
 from napari_cryopick import coords
 from napari_cryopick import picks as pk
 from napari_cryopick.classes import ParticleClass, default_classes
-from napari_cryopick.errors import input_error
+from napari_cryopick.errors import exists_error, input_error
 from napari_cryopick.io.atomic import write_text
 from napari_cryopick.io.star import (
     ANGLES,
@@ -245,5 +245,5 @@ def write_star(
     if not overwrite:
         for out, _ in texts:
             if out.exists():
-                raise input_error(out, 'already exists (not overwritten)')
+                raise exists_error(out)
     return [write_text(out, text) for out, text in texts]
