@@ -34,7 +34,8 @@ def add_parser(commands) -> None:
         type=Path,
         nargs='+',
         metavar='INPUT',
-        help='OME-Zarr store, MRC file, project, or folder of MRC files',
+        help='OME-Zarr store, MRC or TIFF file, project, or a folder of '
+        'tomogram files',
     )
     add('--out', type=Path, required=True, help='copick folder to write')
     add(
