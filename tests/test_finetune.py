@@ -75,7 +75,7 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
         tmp_path / 'ft.safetensors',
         FAST,
         held_out=[_run(project, 'TS_sim_2')],
-        progress=lambda p: losses.append(p.loss),
+        progress=lambda p: _is_step(p) and losses.append(p.loss),
     )
     assert len(losses) == 12
     assert not result.cancelled
@@ -102,9 +102,9 @@ def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
     seen = []
     retune = ft._retune
 
-    def spy(model, parts, parent, device):
+    def spy(model, parts, found):
         seen.append([run.tomogram.run for run, _ in parts])
-        return retune(model, parts, parent, device)
+        return retune(model, parts, found)
 
     monkeypatch.setattr(ft, '_retune', spy)
     finetune(
@@ -146,12 +146,71 @@ def test_cancel_keeps_the_last_checkpoint(base, project, tmp_path):
         [_run(project, 'TS_sim_1')],
         tmp_path / 'ft.safetensors',
         FAST,
-        progress=steps.append,
+        progress=lambda p: _is_step(p) and steps.append(p),
         cancel=cancel,
     )
     assert result.cancelled
     assert read_card(result.path).record['finetune']['steps_done'] == 5
     load_checkpoint(result.path)
+
+
+def _is_step(message) -> bool:
+    from napari_cryopick.model.train import TrainProgress
+
+    return isinstance(message, TrainProgress)
+
+
+@pytest.mark.slow
+def test_every_stage_reports_predicts_once_and_cancels(
+    base, project, tmp_path, monkeypatch
+):
+    from napari_cryopick.model import stages
+    from napari_cryopick.model.messages import Progress
+    from napari_cryopick.model.predict import PickSettings, predict_tomogram
+
+    model = load_checkpoint(base)
+    run = _run(project, 'TS_sim_1')
+    settings = PickSettings(apply_thresholds=False)
+    # As the viewer hands it over: the model's own candidates on the run.
+    run = replace(
+        run, proposals=predict_tomogram(run.tomogram, model, settings)
+    )
+    calls = []
+    real = stages.predict_tomogram
+
+    def counted(tomogram, model, *args, **kwargs):
+        calls.append((tomogram.run, id(model)))
+        return real(tomogram, model, *args, **kwargs)
+
+    monkeypatch.setattr(stages, 'predict_tomogram', counted)
+    messages = []
+    settings = replace(FAST, train=replace(FAST.train, steps=2))
+    out = tmp_path / 'ft.safetensors'
+    result = finetune(
+        model, [run], out, settings, held_out=[run], progress=messages.append
+    )
+    assert not result.cancelled
+    assert result.before is not None
+    assert result.after is not None
+    # Scoring before and mining used the candidates at hand; the tuned
+    # model predicted the run once, for its thresholds and its score.
+    assert len(calls) == 1
+    stage_names = {m.stage for m in messages if isinstance(m, Progress)}
+    assert stage_names == {'tuning the thresholds (TS_sim_1)'}
+    assert sum(_is_step(m) for m in messages) == 2
+    # Cancelled while a stage predicts: nothing trained, nothing kept.
+    fresh = _run(project, 'TS_sim_1')
+    result = finetune(
+        model,
+        [fresh],
+        tmp_path / 'cancelled.safetensors',
+        settings,
+        held_out=[fresh],
+        cancel=lambda: True,
+    )
+    assert result.cancelled
+    assert result.steps == 0
+    assert not (tmp_path / 'cancelled.safetensors').exists()
 
 
 def test_deleted_picks_become_negative_patches():
@@ -289,7 +348,7 @@ def test_a_worse_model_is_kept_aside(base, project, tmp_path, monkeypatch):
     from napari_cryopick.model import finetune as ft
 
     scores = iter([0.9, 0.5, 0.9, 0.5])
-    monkeypatch.setattr(ft, 'score_runs', lambda *_: next(scores))
+    monkeypatch.setattr(ft, 'score_runs', lambda *_, **__: next(scores))
     out = tmp_path / 'ft.safetensors'
     settings = replace(FAST, train=replace(FAST.train, steps=2))
     args = ([_run(project, 'TS_sim_1')], out, settings)
@@ -321,7 +380,7 @@ def test_finetune_command_says_when_it_got_worse(
     from napari_cryopick.model import finetune as ft
 
     scores = iter([0.9, 0.5])
-    monkeypatch.setattr(ft, 'score_runs', lambda *_: next(scores))
+    monkeypatch.setattr(ft, 'score_runs', lambda *_, **__: next(scores))
     caplog.set_level('INFO')
     out = tmp_path / 'cli.safetensors'
     argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]

@@ -33,14 +33,20 @@ def test_manifest_is_installed_with_the_package():
 
 
 def test_core_imports_without_qt_torch_monai():
+    # Every module outside _qt (the viewer model included): the import
+    # graph has _qt on top and nothing under it imports Qt.
     code = (
-        'import sys\n'
-        'import napari_cryopick, napari_cryopick._reader, '
-        'napari_cryopick._writer, napari_cryopick.metric, '
-        'napari_cryopick.io.sources, napari_cryopick.cli, '
-        'napari_cryopick.simulate.project\n'
+        'import pkgutil, sys\n'
+        'import napari_cryopick\n'
+        'names = [m.name for m in pkgutil.walk_packages('
+        'napari_cryopick.__path__, "napari_cryopick.")]\n'
+        'core = [n for n in names if "._qt" not in n '
+        'and not n.endswith("__main__")]\n'
+        'assert "napari_cryopick.viewer.state" in core, names\n'
+        'for name in core:\n'
+        '    __import__(name)\n'
         'bad = [m for m in ("torch", "monai", "qtpy", "PyQt6", "PyQt5", '
-        '"PySide6") if m in sys.modules]\n'
+        '"PySide6", "superqt") if m in sys.modules]\n'
         'print(",".join(bad))\n'
     )
     out = subprocess.run(

@@ -1,4 +1,4 @@
-"""The Qt-free picking session: thresholds, provenance, undo."""
+"""The Qt-free picking session: thresholds, pick origins, undo."""
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ def test_thresholds_filter_without_losing_candidates(session):
     assert len(session.table) == 10
 
 
-def test_sync_class_tracks_provenance_and_negatives(session):
+def test_sync_class_tracks_origins_and_negatives(session):
     shown = session.visible('ribosome')
     uids = shown.index.to_numpy()
     xyz = pk.positions(shown).copy()
@@ -46,17 +46,17 @@ def test_sync_class_tracks_provenance_and_negatives(session):
     out = session.sync_class('ribosome', layer_uids, layer_xyz)
     assert events == [{'ribosome'}]
     assert out[-1] >= 10
-    prov = session.table['provenance']
+    prov = session.table['origin']
     assert prov[uids[0]] == 'moved'
     assert prov[uids[1]] == 'deleted'
-    assert prov[out[-1]] == 'added'
+    assert prov[out[-1]] == 'user'
     assert len(session.negatives()) == 1
     # Every model candidate is a proposal, deleted or not; the user's
     # addition is not.
     assert len(session.proposals()) == 10
     picks = session.picks()
     assert len(picks) == 5
-    assert set(picks['origin']) == {'model', 'user'}
+    assert set(picks['origin']) == {'model', 'moved', 'user'}
     # Moved and added picks stay shown above any threshold.
     session.set_threshold('ribosome', 1.0)
     assert len(session.visible()) == 2
@@ -71,22 +71,22 @@ def test_move_class_keep_delete_and_undo(session):
     uids = session.visible('ribosome').index.to_numpy()
     session.move_class(uids[:2], 'apo-ferritin')
     assert len(session.visible('apo-ferritin')) == 2
-    assert set(session.table.loc[uids[:2], 'provenance']) == {'moved'}
-    session.set_provenance(uids[2:3], 'kept')
-    assert session.table.loc[uids[2], 'provenance'] == 'kept'
+    assert set(session.table.loc[uids[:2], 'origin']) == {'moved'}
+    session.set_origin(uids[2:3], 'kept')
+    assert session.table.loc[uids[2], 'origin'] == 'kept'
     assert uids[2] not in session.review_queue().index
-    session.set_provenance(uids[3:4], 'deleted')
+    session.set_origin(uids[3:4], 'deleted')
     assert len(session.visible()) == 4
     assert session.undo()
     assert session.undo()
     assert session.undo()
     assert len(session.visible('ribosome')) == 5
-    assert set(session.table['provenance']) == {'model'}
+    assert set(session.table['origin']) == {'model'}
 
 
 def test_deleting_an_added_pick_forgets_it(session):
     uids = session.add(pk.make_picks('r', 'ribosome', [[0.0, 0.0, 0.0]]))
-    session.set_provenance(uids, 'deleted')
+    session.set_origin(uids, 'deleted')
     assert uids[0] not in session.table.index
     assert len(session.negatives()) == 0
 
@@ -124,8 +124,8 @@ def test_repeated_ids_are_new_points(session):
     xyz = np.vstack([pk.positions(shown), [[5.0, 5.0, 5.0]]])
     out = session.sync_class('ribosome', uids, xyz)
     assert len(set(out)) == len(out)
-    assert session.table.loc[out[-1], 'provenance'] == 'added'
-    assert set(session.table.loc[out[:-1], 'provenance']) == {'model'}
+    assert session.table.loc[out[-1], 'origin'] == 'user'
+    assert set(session.table.loc[out[:-1], 'origin']) == {'model'}
 
 
 @pytest.mark.parametrize('dtype', ['object', 'string'])

@@ -1,13 +1,13 @@
-"""napari writers: Points layers to copick JSON, a Kaggle CSV or STAR."""
+"""napari writers: Points layers to copick JSON, a Kaggle CSV or STAR.
+
+They write through the one export service
+(:func:`napari_cryopick.export.export_picks`), with its defaults.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from napari_cryopick import picks as pk
-from napari_cryopick.io.copick_config import write_copick_config
-from napari_cryopick.io.copick_json import write_picks_json
-from napari_cryopick.io.kaggle_csv import write_picks_csv
+from napari_cryopick.export import ExportSettings, export_picks
 from napari_cryopick.layers import META_KEY, layer_data_to_picks
 
 
@@ -17,20 +17,25 @@ def _table(layer_data) -> tuple:
 
 
 def write_copick(path: str, layer_data: list) -> list[str]:
-    """Write Points layers as a copick project folder at ``path``."""
-    table = _table(layer_data)
+    """Write Points layers as a copick project folder at ``path``.
+
+    The copick user and session are those the first layer was read with,
+    else the export defaults.
+    """
     meta = (layer_data[0][1].get('metadata') or {}).get(META_KEY, {})
-    user = meta.get('user_id') or 'napari'
-    session = meta.get('session_id') or '0'
-    files = write_picks_json(table, Path(path), user, session)
-    write_copick_config(path)
+    settings = ExportSettings(
+        user_id=meta.get('user_id') or ExportSettings.user_id,
+        session_id=meta.get('session_id') or ExportSettings.session_id,
+    )
+    files = export_picks(_table(layer_data), path, 'copick', settings)
     return [str(f) for f in files]
 
 
 def write_kaggle_csv(path: str, layer_data: list) -> list[str]:
     """Write Points layers as one Kaggle submission CSV at ``path``."""
-    table = _table(layer_data)
-    return [str(write_picks_csv(table, path, include_score=True))]
+    settings = ExportSettings(include_score=True)
+    files = export_picks(_table(layer_data), path, 'csv', settings)
+    return [str(f) for f in files]
 
 
 def write_star_relion5(path: str, layer_data: list) -> list[str]:
@@ -40,11 +45,13 @@ def write_star_relion5(path: str, layer_data: list) -> list[str]:
     from the tomogram open in the viewer (its Image layer).
     """
     from napari_cryopick._reader import viewer_geometries
-    from napari_cryopick.io.star import RELION5
-    from napari_cryopick.io.star_write import write_star
 
-    table = _table(layer_data)
-    files = write_star(
-        table, path, RELION5, viewer_geometries(), overwrite=True
+    settings = ExportSettings(overwrite=True)
+    files = export_picks(
+        _table(layer_data),
+        path,
+        'star',
+        settings,
+        geometries=viewer_geometries(),
     )
     return [str(f) for f in files]

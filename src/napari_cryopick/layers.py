@@ -87,7 +87,7 @@ def class_layer_data(
         Run name for the layer metadata.
     extra_features : sequence of str
         Further columns of ``rows`` kept as layer features (e.g. a pick
-        id and its provenance); hand-added points get ``-1`` / ``'added'``.
+        id); hand-added points get ``-1``.
 
     Returns
     -------
@@ -101,12 +101,12 @@ def class_layer_data(
     return data.reshape(-1, 3), kwargs
 
 
-_EXTRA_DEFAULTS = {'uid': -1, 'provenance': 'added'}
+_EXTRA_DEFAULTS = {'uid': -1}
 
 
 def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
     first = rows.iloc[0] if len(rows) else {'user_id': '', 'session_id': ''}
-    defaults = {'score': 1.0, 'instance_id': 0, 'origin': 'user'}
+    defaults = {'score': 1.0, 'instance_id': 0, 'origin': pk.USER}
     defaults.update({k: _EXTRA_DEFAULTS.get(k, '') for k in extra})
     # The model's class probabilities at each pick, when known.
     probs = pk.probability_columns(rows)
@@ -169,3 +169,52 @@ def layer_data_to_picks(
         session_id=meta.get('session_id', ''),
         **columns,
     )
+
+
+def markers_layer_data(
+    table: pd.DataFrame,
+    classes: tuple[ParticleClass, ...] | None,
+    voxel_size: float | Sequence[float],
+    role: str,
+) -> tuple[np.ndarray, dict]:
+    """Return Points ``(data, kwargs)`` marking picks of any class.
+
+    A cross the size of each pick's particle, for picks shown beside the
+    class layers (the missed references of live scoring).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks table.
+    classes : tuple of ParticleClass, optional
+        Radii (default: CZII; unknown classes get 100 Å).
+    voxel_size : float or sequence of 3 floats
+        Level-0 voxel size (z, y, x) in Å.
+    role : str
+        ``metadata['cryopick']['role']`` of the layer.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs)``: (N, 3) z, y, x voxels and layer keywords.
+    """
+    scale = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    data = angstrom_xyz_to_voxel_zyx(pk.positions(table), scale)
+    known = class_map(classes)
+    radii = np.array(
+        [
+            known[n].radius if n in known else 100.0
+            for n in table.particle_type
+        ],
+        dtype=float,
+    )
+    return data.reshape(-1, 3), {
+        'scale': tuple(float(s) for s in scale),
+        'size': 2 * radii / float(scale[-1]),
+        'symbol': 'cross',
+        'face_color': '#ffffff80',
+        'border_width': 0,
+        'opacity': 0.7,
+        'projection_mode': 'rescale_spherical',
+        'metadata': {META_KEY: {'role': role}},
+    }

@@ -10,7 +10,7 @@ column             dtype    meaning
 ``x``, ``y``, ``z``  float  position in Å
 ``score``          float    confidence, 1.0 for manual or reference picks
 ``instance_id``    int      copick instance id, 0 when unused
-``origin``         str      ``model``, ``user`` or ``reference``
+``origin``         str      the pick's state, one of :data:`ORIGINS`
 ``transformation`` object   4x4 float array (object to tomogram space)
 ``user_id``        str      copick user id the pick was read from / for
 ``session_id``     str      copick session id
@@ -18,6 +18,19 @@ column             dtype    meaning
 
 ``user_id`` and ``session_id`` extend DESIGN §3 so that picks read from a
 copick project keep their provenance when written back.
+
+``origin`` is the one vocabulary for a pick's state: where it came from
+and what the user did with it. The picking session, the napari layers
+and fine-tuning all use it:
+
+=============  ========================================================
+``model``      a model candidate nobody touched
+``kept``       a model candidate the user confirmed
+``moved``      a model candidate the user moved or gave another class
+``user``       a pick the user added, or one read from a picks file
+``deleted``    a model candidate the user deleted (kept as a negative)
+``reference``  a reference pick (ground truth) to score against
+=============  ========================================================
 """
 
 from __future__ import annotations
@@ -25,7 +38,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ORIGINS = ('model', 'user', 'reference')
+MODEL, KEPT, MOVED, USER, DELETED, REFERENCE = ORIGINS = (
+    'model',
+    'kept',
+    'moved',
+    'user',
+    'deleted',
+    'reference',
+)
+#: Shown whatever the threshold: the user vouched for them.
+CONFIRMED = (KEPT, MOVED, USER)
 #: Optional columns ``prob_<class>``: the model's probability of each of
 #: its classes at a model pick (why it was made), NaN where unknown.
 PROB_PREFIX = 'prob_'
@@ -45,7 +67,7 @@ COLUMNS = (
 _DEFAULTS = {
     'score': 1.0,
     'instance_id': 0,
-    'origin': 'user',
+    'origin': USER,
     'user_id': '',
     'session_id': '',
 }

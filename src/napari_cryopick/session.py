@@ -1,19 +1,10 @@
-"""Picking session: every candidate of one run, thresholds, provenance.
+"""Picking session: every candidate of one run, thresholds, corrections.
 
 The state behind the napari widgets, with no Qt and no viewer. It holds
 all model candidates (so per-class thresholds filter without re-running
-the model), the user's corrections with their provenance, the picks the
-user deleted (negatives for fine-tuning) and an undo stack.
-
-Provenance of a pick:
-
-=============  ========================================================
-``model``      a model candidate nobody touched
-``kept``       a model candidate the user confirmed
-``moved``      a model candidate moved or given another class
-``added``      a pick the user added
-``deleted``    a model candidate the user deleted (kept as a negative)
-=============  ========================================================
+the model), the user's corrections, the picks the user deleted
+(negatives for fine-tuning) and an undo stack. Each pick's state is its
+``origin``, in the one vocabulary of :mod:`napari_cryopick.picks`.
 """
 
 from __future__ import annotations
@@ -32,9 +23,6 @@ if TYPE_CHECKING:
 
     from napari_cryopick.classes import ParticleClass
 
-PROVENANCES = ('model', 'kept', 'moved', 'added', 'deleted')
-#: Provenances shown whatever the threshold (the user vouched for them).
-CONFIRMED = ('kept', 'moved', 'added')
 UNDO_DEPTH = 50
 #: Å: a layer position this close to the stored one has not moved.
 _MOVE_TOLERANCE = 1e-3
@@ -44,6 +32,8 @@ _MOVE_TOLERANCE = 1e-3
 class _State:
     table: pd.DataFrame
     thresholds: dict[str, float] = field(default_factory=dict)
+    #: The model's candidates as it gave them (never edited).
+    candidates: pd.DataFrame = field(default_factory=pk.empty_picks)
 
 
 class PickSession:
@@ -67,7 +57,7 @@ class PickSession:
     def __init__(self, run: str, classes: tuple[ParticleClass, ...]):
         self.run = run
         self.classes = tuple(classes)
-        self._state = _State(_with_ids(pk.empty_picks(), [], 'model'))
+        self._state = _State(_with_ids(pk.empty_picks(), [], pk.MODEL))
         self._undo: list[_State] = []
         self._partial = False
         self._next_uid = 0
@@ -98,8 +88,10 @@ class PickSession:
         if not self._partial:
             self._push()
         self._partial = partial
-        new = _with_ids(table, self._take_uids(len(table)), 'model')
-        self._state = _State(new, {**self._state.thresholds})
+        new = _with_ids(table, self._take_uids(len(table)), pk.MODEL)
+        self._state = _State(
+            new, {**self._state.thresholds}, pk.normalize(table)
+        )
         if thresholds is not None:
             self._state.thresholds = dict(thresholds)
         self.changed.emit(set(self.class_names))
@@ -141,33 +133,36 @@ class PickSession:
         if name is not None:
             table = table[table['particle_type'] == name]
         over = pk.over_thresholds(table, self._state.thresholds)
-        prov = table['provenance']
-        shown = prov.isin(CONFIRMED) | ((prov == 'model') & over)
+        origin = table['origin']
+        shown = origin.isin(pk.CONFIRMED) | ((origin == pk.MODEL) & over)
         return table[shown]
 
     def picks(self) -> pd.DataFrame:
         """Return the shown picks as a Picks table (for score, export)."""
-        return _as_picks(self.visible())
+        return pk.normalize(self.visible())
 
     def negatives(self) -> pd.DataFrame:
         """Return the deleted model candidates as a Picks table."""
         table = self.table
-        return _as_picks(table[table['provenance'] == 'deleted'])
+        return pk.normalize(table[table['origin'] == pk.DELETED])
 
     def proposals(self) -> pd.DataFrame:
-        """Return every model candidate, whatever the user did with it."""
-        table = self.table
-        return _as_picks(table[table['provenance'] != 'added'])
+        """Return the model's candidates as it gave them (no thresholds).
+
+        Whatever the user did with them since: what the model predicts
+        on this run, without predicting it again.
+        """
+        return self._state.candidates
 
     def add(self, table: pd.DataFrame) -> np.ndarray:
         """Add user picks (undoable); return their pick ids."""
         self._push()
         uids = self._take_uids(len(table))
-        self._append(_with_ids(table, uids, 'added'))
+        self._append(_with_ids(table, uids, pk.USER))
         self.changed.emit(set(table['particle_type']))
         return uids
 
-    def set_provenance(self, uids: Iterable[int], value: str) -> None:
+    def set_origin(self, uids: Iterable[int], value: str) -> None:
         """Mark picks ``kept`` or ``deleted`` (undoable)."""
         self._push()
         self._mark(np.asarray(list(uids), dtype=np.int64), value)
@@ -181,9 +176,7 @@ class PickSession:
         table = self._state.table.copy()
         touched = set(table.loc[uids, 'particle_type']) | {name}
         table.loc[uids, 'particle_type'] = name
-        prov = table.loc[uids, 'provenance']
-        table.loc[uids, 'provenance'] = prov.where(prov == 'added', 'moved')
-        self._state.table = table
+        self._state.table = _moved(table, uids)
         self.changed.emit(touched)
 
     def sync_class(
@@ -222,8 +215,8 @@ class PickSession:
         self._delete(gone)
         self._move(moved, xyz[~new][np.isin(known, moved)])
         uids[new] = self._take_uids(int(new.sum()))
-        rows = pk.make_picks(self.run, name, xyz[new], origin='user')
-        self._append(_with_ids(rows, uids[new], 'added'))
+        rows = pk.make_picks(self.run, name, xyz[new])
+        self._append(_with_ids(rows, uids[new], pk.USER))
         self.changed.emit({name})
         return uids
 
@@ -243,33 +236,31 @@ class PickSession:
     def review_queue(self) -> pd.DataFrame:
         """Return shown picks not yet reviewed, least confident first."""
         table = self.visible()
-        table = table[table['provenance'] == 'model']
+        table = table[table['origin'] == pk.MODEL]
         return table.sort_values('score', kind='stable')
 
     def _mark(self, uids: np.ndarray, value: str) -> None:
         uids = np.intersect1d(uids, self.table.index)
         names = set(self.table.loc[uids, 'particle_type'])
-        if value == 'deleted':
+        if value == pk.DELETED:
             self._delete(uids)
         else:
             table = self._state.table.copy()
-            table.loc[uids, 'provenance'] = value
+            table.loc[uids, 'origin'] = value
             self._state.table = table
         self.changed.emit(names)
 
     def _delete(self, uids: np.ndarray) -> None:
         table = self._state.table
-        added = (table.loc[uids, 'provenance'] == 'added').to_numpy()
+        added = (table.loc[uids, 'origin'] == pk.USER).to_numpy()
         table = table.drop(index=uids[added])
-        table.loc[uids[~added], 'provenance'] = 'deleted'
+        table.loc[uids[~added], 'origin'] = pk.DELETED
         self._state.table = table
 
     def _move(self, uids: np.ndarray, xyz: np.ndarray) -> None:
         table = self._state.table.copy()
         table.loc[uids, ['x', 'y', 'z']] = xyz
-        prov = table.loc[uids, 'provenance']
-        table.loc[uids, 'provenance'] = prov.where(prov == 'added', 'moved')
-        self._state.table = table
+        self._state.table = _moved(table, uids)
 
     def _append(self, rows: pd.DataFrame) -> None:
         self._state.table = pd.concat([self._state.table, rows])
@@ -281,19 +272,23 @@ class PickSession:
 
     def _push(self) -> None:
         self._partial = False  # an edit ends a preview
-        state = _State(self._state.table.copy(), dict(self._state.thresholds))
+        state = _State(
+            self._state.table.copy(),
+            dict(self._state.thresholds),
+            self._state.candidates,
+        )
         self._undo = [*self._undo[-(UNDO_DEPTH - 1) :], state]
 
 
-def _with_ids(table: pd.DataFrame, uids, provenance: str) -> pd.DataFrame:
+def _with_ids(table: pd.DataFrame, uids, origin: str) -> pd.DataFrame:
     table = pk.normalize(table)
-    table['provenance'] = provenance
+    table['origin'] = origin
     table.index = pd.Index(np.asarray(uids, dtype=np.int64), name='uid')
     return table
 
 
-def _as_picks(table: pd.DataFrame) -> pd.DataFrame:
-    table = table.copy()
-    user = table['provenance'].isin(('added', 'moved'))
-    table['origin'] = np.where(user, 'user', 'model')
-    return pk.normalize(table)
+def _moved(table: pd.DataFrame, uids: np.ndarray) -> pd.DataFrame:
+    """Mark model picks ``moved`` (a user's own pick stays ``user``)."""
+    origin = table.loc[uids, 'origin']
+    table.loc[uids, 'origin'] = origin.where(origin == pk.USER, pk.MOVED)
+    return table

@@ -49,7 +49,7 @@ def test_finetune_uses_the_new_model(
     viewer = ViewerModel()
     add_layers(viewer, sample_layers[:1])
     pick = PickWidget(viewer)
-    tune = FinetuneWidget(viewer)
+    tune = FinetuneWidget(viewer, pick.state)
     for widget in (pick, tune):
         qtbot.addWidget(widget)
     pick.checkpoint.setText(str(checkpoint))

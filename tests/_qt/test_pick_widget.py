@@ -7,6 +7,7 @@ from napari.components import ViewerModel
 from qtpy.QtCore import QTimer
 
 from napari_cryopick._qt.pick_widget import PickWidget
+from napari_cryopick.model.messages import PartialPicks
 from tests._qt.conftest import add_layers, wait_done
 
 
@@ -104,15 +105,17 @@ def test_first_picks_show_before_the_model_ends(
     viewer, widget = _widget(qtbot, sample_layers, checkpoint)
     widget.inference = widget.inference.__class__(patch=(32, 48, 48))
     shown = []
-    show = widget._show_partial
+    show = widget._on_message
 
-    def spy(model, table):
-        show(model, table)
-        shown.append(
-            (widget.progress.task.running, len(widget.state.session.visible()))
-        )
+    def spy(message):
+        show(message)
+        if isinstance(message, PartialPicks):
+            session = widget.state.session
+            shown.append(
+                (widget.progress.task.running, len(session.visible()))
+            )
 
-    widget._show_partial = spy
+    widget._on_message = spy
     widget.pick()
     wait_done(qtbot, widget, 120_000)
     assert len(shown) >= 2

@@ -43,17 +43,18 @@ def test_sample_opens_in_angstrom_scale(make_napari_viewer):
 def test_demo_viewer_is_ready_to_pick(make_napari_viewer, qtbot):
     # make_napari_viewer first: it checks for leaked viewers on teardown.
     make_napari_viewer()
-    from napari_cryopick._qt._state import state_for
-    from napari_cryopick._qt.demo import WIDGETS, make_demo_viewer
+    from napari_cryopick.cli.demo import WIDGETS, make_demo_viewer
 
     viewer = make_demo_viewer(show=False)
     try:
-        docked = set(viewer.window.dock_widgets)
+        docked = viewer.window.dock_widgets
         assert all(any(name in d for d in docked) for name in WIDGETS)
         assert any(
             layer.name.endswith('(reference)') for layer in viewer.layers
         )
-        reference = state_for(viewer).reference
+        # The docked widgets found each other: one state for the viewer.
+        (state,) = {w.state for w in docked.values() if hasattr(w, 'state')}
+        reference = state.reference
         assert reference is not None
         assert len(reference) > 20
     finally:

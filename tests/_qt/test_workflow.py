@@ -45,8 +45,8 @@ def picked(make_napari_viewer, qtbot, sample_layers, checkpoint):
     viewer = make_napari_viewer()
     add_layers(viewer, sample_layers)
     pick = PickWidget(viewer)
-    score = ScoreWidget(viewer)
-    review = ReviewWidget(viewer)
+    score = ScoreWidget(viewer, pick.state)
+    review = ReviewWidget(viewer, pick.state)
     for widget in (pick, score, review):
         qtbot.addWidget(widget)
     pick.checkpoint.setText(str(checkpoint))
@@ -79,7 +79,7 @@ def test_score_updates_live_on_edits(picked, qtbot):
         layer.add(zyx)
     assert score.live.result.score > first.score
     assert len(score.live.missed) == 0
-    assert set(pick.state.session.table['provenance']) >= {'added'}
+    assert set(pick.state.session.table['origin']) >= {'user'}
     # Hit picks are green, false ones red.
     layer = viewer.layers[missed['particle_type'].iloc[0]]
     assert layer.face_color[-1][1] > 0.5
@@ -103,7 +103,7 @@ def test_review_move_keep_and_undo(picked, qtbot):
     )
     qtbot.waitUntil(lambda: pick.state.layers.complete)
     assert len(layer.data) == n - 2
-    assert 'moved' in set(session.table['provenance'])
+    assert 'moved' in set(session.table['origin'])
     review.undo()
     qtbot.waitUntil(lambda: pick.state.layers.complete)
     assert len(viewer.layers[name].data) == n
@@ -125,9 +125,9 @@ def test_keyboard_shortcuts_on_class_layers(picked, qtbot):
     layer.selected_data = {0}
     uid = int(layer.features['uid'][0])
     layer.keymap[KeyBinding.from_str('K')](layer)
-    assert session.table.loc[uid, 'provenance'] == 'kept'
+    assert session.table.loc[uid, 'origin'] == 'kept'
     layer.keymap[KeyBinding.from_str('U')](layer)
-    assert session.table.loc[uid, 'provenance'] == 'model'
+    assert session.table.loc[uid, 'origin'] == 'model'
     layer.keymap[KeyBinding.from_str('N')](layer)
     assert len(viewer.layers.selection.active.selected_data) == 1
 
@@ -144,7 +144,7 @@ def test_threshold_slider_changes_shown_points(picked):
 
 def test_export_round_trips(picked, qtbot, tmp_path):
     viewer, pick, score, review = picked
-    export = ExportWidget(viewer)
+    export = ExportWidget(viewer, pick.state)
     qtbot.addWidget(export)
     shown = pick.state.session.picks()
     export.path.setText(str(tmp_path / 'project'))

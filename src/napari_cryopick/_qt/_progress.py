@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -12,6 +14,9 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryopick._qt._task import Task
+
+if TYPE_CHECKING:
+    from napari_cryopick.model.messages import Progress
 
 
 class ProgressWidget(QWidget):
@@ -47,6 +52,13 @@ class ProgressWidget(QWidget):
         """Show ``done`` of ``total`` steps."""
         self.bar.setRange(0, max(int(total), 1))
         self.bar.setValue(int(done))
+
+    def report(self, progress: Progress) -> None:
+        """Show a job's :class:`Progress`: its stage and how far it is."""
+        self.set_progress(progress.done, progress.total)
+        self.set_status(
+            f'{progress.stage.capitalize()}: {progress.done}/{progress.total}'
+        )
 
     def set_status(self, text: str) -> None:
         """Show one line of status text."""

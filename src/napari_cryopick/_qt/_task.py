@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import QTimer
 from superqt.utils import create_worker
 
+from napari_cryopick.viewer.warm import lower_thread_priority
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
@@ -65,6 +67,7 @@ def callback_generator(
     items: queue.Queue = queue.Queue()
 
     def target():
+        lower_thread_priority()
         try:
             value = function(progress=items.put, cancel=cancel.is_set)
             items.put(_Done(value))
@@ -129,7 +132,10 @@ class Task:
         def current() -> bool:
             return task_id == self._id and not cancel.is_set()
 
-        worker.yielded.connect(lambda v: current() and on_yield(v))
+        # None: the helper thread was quiet for a poll (nothing to show).
+        worker.yielded.connect(
+            lambda v: v is not None and current() and on_yield(v)
+        )
         worker.returned.connect(lambda v: current() and on_return(v))
         worker.errored.connect(lambda e: current() and on_error(e))
         worker.finished.connect(lambda: self._finished(task_id))

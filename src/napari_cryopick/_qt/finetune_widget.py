@@ -15,34 +15,43 @@ from qtpy.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_cryopick._qt._lossplot import LossPlot
 from napari_cryopick._qt._progress import ProgressWidget
-from napari_cryopick._qt._state import state_for
+from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._task import worker_threads
-from napari_cryopick._qt._warm import prepare_training
+from napari_cryopick.model.messages import Progress
+from napari_cryopick.viewer.jobs import Finetuned, finetune_job
+from napari_cryopick.viewer.warm import warm_up
 
 if TYPE_CHECKING:
     import napari.components
 
+    from napari_cryopick.viewer.state import ViewerState
 
-class FinetuneWidget(QWidget):
+
+class FinetuneWidget(CryopickWidget):
     """Fine-tune on the open run; the new model is used by the next Pick.
 
     Parameters
     ----------
     viewer : ViewerModel
         The viewer whose picking session gives the training picks.
+    state : ViewerState, optional
+        Shared with the other cryopick widgets (see
+        :class:`~napari_cryopick._qt._shared.CryopickWidget`).
     """
 
-    def __init__(self, viewer: napari.components.ViewerModel):
+    def __init__(
+        self,
+        viewer: napari.components.ViewerModel,
+        state: ViewerState | None = None,
+    ):
         from napari_cryopick.model.finetune import FinetuneSettings
 
-        super().__init__()
-        prepare_training()
-        self.state = state_for(viewer)
+        super().__init__(viewer, state)
+        warm_up(training=True)
         self.settings = FinetuneSettings()
         self.steps = QSpinBox()
         self.steps.setRange(1, 100_000)
@@ -103,28 +112,31 @@ class FinetuneWidget(QWidget):
             threads=worker_threads(),
         )
         settings = replace(self.settings, train=train)
-        job = _finetune_job(state.model, run, self.out.text(), settings)
+        job = finetune_job(state.model, run, self.out.text(), settings)
         self.progress.set_status('Fine-tuning...')
         self.loss_plot.clear()
         return self.progress.task.submit(
-            job, self._on_progress, self._on_done, self._on_error
+            job, self._on_message, self._on_done, self._on_error
         )
 
-    def _on_progress(self, item) -> None:
-        if item is None:
-            return
-        self.progress.set_progress(item.step, item.steps)
-        self.loss_plot.add(item.step, item.loss)
-        self.progress.set_status(
-            f'step {item.step}/{item.steps}, loss {item.loss:.4f}'
-        )
-
-    def _on_done(self, outcome) -> None:
-        result, model = outcome
-        if result.cancelled:
+    def _on_message(self, message) -> None:
+        if isinstance(message, Progress):  # scoring, mining, tuning
+            self.progress.report(message)
+        else:  # a training step
+            self.progress.set_progress(message.step, message.steps)
+            self.loss_plot.add(message.step, message.loss)
             self.progress.set_status(
-                f'Cancelled; checkpoint of step {result.steps} kept.'
+                f'Training: step {message.step}/{message.steps}, '
+                f'loss {message.loss:.4f}'
             )
+
+    def _on_done(self, finetuned: Finetuned) -> None:
+        result, model = finetuned.result, finetuned.model
+        if result.cancelled:
+            kept = ''
+            if result.steps:
+                kept = f'; checkpoint of step {result.steps} kept'
+            self.progress.set_status(f'Cancelled{kept}.')
             return
         self.state.set_model(model)
         self.result.setText(
@@ -141,25 +153,3 @@ class FinetuneWidget(QWidget):
 
 def _fmt(value) -> str:
     return 'n/a' if value is None else f'{value:.3f}'
-
-
-def _finetune_job(model, run, out, settings):
-    """Return the worker function: fine-tune, then load the new model."""
-
-    def job(progress, cancel):
-        from napari_cryopick.model.checkpoint import load_checkpoint
-        from napari_cryopick.model.finetune import finetune
-
-        result = finetune(
-            model,
-            [run],
-            out,
-            settings,
-            held_out=[run],
-            progress=progress,
-            cancel=cancel,
-        )
-        tuned = None if result.cancelled else load_checkpoint(result.path)
-        return result, tuned
-
-    return job

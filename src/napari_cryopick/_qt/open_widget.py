@@ -13,35 +13,41 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_cryopick._qt._progress import ProgressWidget
-from napari_cryopick._qt._state import state_for
-from napari_cryopick._qt._task import later
+from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick.classes import default_classes
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.io.project import is_project, is_zarr_store
-from napari_cryopick.layers import picks_to_layer_data
 from napari_cryopick.session import PickSession
+from napari_cryopick.viewer.jobs import open_job
 
 if TYPE_CHECKING:
     import napari.components
 
+    from napari_cryopick.viewer.jobs import Opened
+    from napari_cryopick.viewer.state import ViewerState
 
-class OpenWidget(QWidget):
+
+class OpenWidget(CryopickWidget):
     """Choose a tomogram, or a project and one of its runs, and open it.
 
     Parameters
     ----------
     viewer : ViewerModel
         The viewer to add the tomogram and its existing picks to.
+    state : ViewerState, optional
+        Shared with the other cryopick widgets (see
+        :class:`~napari_cryopick._qt._shared.CryopickWidget`).
     """
 
-    def __init__(self, viewer: napari.components.ViewerModel):
-        super().__init__()
-        self.viewer = viewer
-        self.state = state_for(viewer)
+    def __init__(
+        self,
+        viewer: napari.components.ViewerModel,
+        state: ViewerState | None = None,
+    ):
+        super().__init__(viewer, state)
         self.path = QLineEdit()
         self.path.setPlaceholderText('OME-Zarr, MRC or project folder')
         self.path.editingFinished.connect(self.refresh_runs)
@@ -118,28 +124,27 @@ class OpenWidget(QWidget):
             return None
         self.progress.set_status(f'Opening {source}...')
         return self.progress.task.submit(
-            _open_job(source, run, voxel_size),
+            open_job(source, run, voxel_size),
             lambda item: None,
             self._on_opened,
             lambda err: self.progress.set_status(f'Cannot open: {err}'),
         )
 
-    def _on_opened(self, result) -> None:
-        tomogram, image, picks = result
-        data, kwargs, _ = image
+    def _on_opened(self, opened: Opened) -> None:
+        tomogram = opened.tomogram
+        data, kwargs, _ = opened.image
         self.viewer.add_image(data, **kwargs)
-        for layer_data, layer_kwargs, _ in picks:
+        for layer_data, layer_kwargs, _ in opened.picks:
             self.viewer.add_points(layer_data, **layer_kwargs)
-        self.state.tomogram = tomogram
         session = PickSession(tomogram.run, default_classes())
-        self.state.start_session(session, tomogram.scales[0], later)
+        self.state.update(tomogram=tomogram, session=session)
         said = (
             'set here' if self.voxel_size.text().strip() else 'from the file'
         )
         self.progress.set_status(
             f'{tomogram.run}: {tomogram.shape} voxels of '
-            f'{tomogram.voxel_size:.4g} Å ({said}), {len(picks)} picks '
-            'layers.'
+            f'{tomogram.voxel_size:.4g} Å ({said}), {len(opened.picks)} '
+            'picks layers.'
         )
 
 
@@ -151,27 +156,3 @@ def _voxel_size(text: str) -> float | None:
     if not value > 0:
         raise ValueError(text)
     return value
-
-
-def _open_job(source: str, run: str | None, voxel_size: float | None = None):
-    def job(progress, cancel):
-        from napari_cryopick.io.sources import open_tomogram
-        from napari_cryopick.session_io import run_picks, tomogram_layer_data
-
-        tomogram = open_tomogram(source, run, voxel_size=voxel_size)
-        image = tomogram_layer_data(tomogram)
-        layers = []
-        if run is not None:
-            table = run_picks(source, tomogram.run)
-            layers = _existing_picks(table, tomogram.scales[0])
-        return tomogram, image, layers
-
-    return job
-
-
-def _existing_picks(table, voxel_size) -> list[tuple]:
-    layers = []
-    for (user, session), rows in table.groupby(['user_id', 'session_id']):
-        suffix = f' ({user}/{session})' if user or session else ' (picks)'
-        layers.extend(picks_to_layer_data(rows, voxel_size, None, suffix))
-    return layers

@@ -16,21 +16,27 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_cryopick._qt._classes import ClassBoxes
 from napari_cryopick._qt._progress import ProgressWidget
+from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._sliders import ThresholdSliders
-from napari_cryopick._qt._state import state_for
-from napari_cryopick._qt._task import later, worker_threads
-from napari_cryopick._qt._warm import import_model_libraries
+from napari_cryopick._qt._task import worker_threads
 from napari_cryopick.model.infer import InferenceSettings
+from napari_cryopick.model.messages import (
+    ModelLoaded,
+    PartialPicks,
+    Progress,
+)
 from napari_cryopick.session import PickSession
-from napari_cryopick.session_io import tomogram_from_layer
+from napari_cryopick.viewer.jobs import Picked, pick_job
+from napari_cryopick.viewer.warm import warm_up
 
 if TYPE_CHECKING:
     import napari.components
+
+    from napari_cryopick.viewer.state import Context, ViewerState
 
 MISSING_MODEL = (
     'The bundled model is not installed yet: choose a checkpoint '
@@ -38,20 +44,25 @@ MISSING_MODEL = (
 )
 
 
-class PickWidget(QWidget):
+class PickWidget(CryopickWidget):
     """Run the picker on a tomogram layer and filter picks by score.
 
     Parameters
     ----------
     viewer : ViewerModel
         The viewer (its Image layers are the tomograms to pick).
+    state : ViewerState, optional
+        Shared with the other cryopick widgets (see
+        :class:`~napari_cryopick._qt._shared.CryopickWidget`).
     """
 
-    def __init__(self, viewer: napari.components.ViewerModel):
-        super().__init__()
-        import_model_libraries()
-        self.viewer = viewer
-        self.state = state_for(viewer)
+    def __init__(
+        self,
+        viewer: napari.components.ViewerModel,
+        state: ViewerState | None = None,
+    ):
+        super().__init__(viewer, state)
+        warm_up()
         self.inference = InferenceSettings(threads=worker_threads())
         self.image = QComboBox()
         self.checkpoint = QLineEdit()
@@ -72,8 +83,7 @@ class PickWidget(QWidget):
         self._layout()
         viewer.layers.events.inserted.connect(self._refresh_images)
         viewer.layers.events.removed.connect(self._refresh_images)
-        self.state.session_changed.connect(self.sliders.set_session)
-        self.state.model_changed.connect(self._model_changed)
+        self.state.changed.connect(self._on_context)
         self._refresh_images()
         if self.state.session is not None:
             self.sliders.set_session(self.state.session)
@@ -83,8 +93,7 @@ class PickWidget(QWidget):
         # The state and the viewer outlive this widget: let go of them.
         self.viewer.layers.events.inserted.disconnect(self._refresh_images)
         self.viewer.layers.events.removed.disconnect(self._refresh_images)
-        self.state.session_changed.disconnect(self.sliders.set_session)
-        self.state.model_changed.disconnect(self._model_changed)
+        self.state.changed.disconnect(self._on_context)
         self.sliders.detach()
 
     def _layout(self) -> None:
@@ -117,11 +126,13 @@ class PickWidget(QWidget):
         if current in names:
             self.image.setCurrentText(current)
 
-    def _model_changed(self, model) -> None:
-        if model is not None and self.checkpoint.text():
-            self.checkpoint.setText(str(model.path))
-        if model is not None:
-            self.classes.set_classes(c.name for c in model.classes)
+    def _on_context(self, new: Context, old: Context) -> None:
+        if new.session is not old.session and new.session is not None:
+            self.sliders.set_session(new.session)
+        if new.model is not None and self.checkpoint.text():
+            self.checkpoint.setText(str(new.model.path))
+        if new.model is not None:
+            self.classes.set_classes(c.name for c in new.model.classes)
 
     def _refresh_classes(self) -> None:
         """Show the classes of the chosen (or bundled) model's card."""
@@ -152,14 +163,7 @@ class PickWidget(QWidget):
         if name not in self.viewer.layers:
             self.progress.set_status('Open a tomogram first.')
             return None
-        layer = self.viewer.layers[name]
-        tomogram = tomogram_from_layer(
-            layer.data,
-            layer.scale,
-            layer.name,
-            layer.metadata,
-            layer.multiscale,
-        )
+        tomogram = self.state.tomogram_for(self.viewer.layers[name])
         job = self._job(tomogram)
         if job is None:
             return None
@@ -167,7 +171,7 @@ class PickWidget(QWidget):
         self._end_partial()
         self.progress.set_status(f'Picking {tomogram.run}...')
         return self.progress.task.submit(
-            job, self._on_progress, self._on_done, self._on_error
+            job, self._on_message, self._on_done, self._on_error
         )
 
     def _job(self, tomogram):
@@ -187,22 +191,19 @@ class PickWidget(QWidget):
             return None
         settings = replace(self.inference, tta=self.tta.isChecked())
         self._chosen = chosen
-        return _pick_job(tomogram, model, path, settings, chosen)
+        return pick_job(tomogram, model, path, settings, chosen)
 
-    def _on_progress(self, item) -> None:
-        if isinstance(item, tuple) and item[0] == 'model':
-            self._prepare(*item[1:])
-        elif isinstance(item, tuple) and item[0] == 'partial':
-            self._show_partial(*item[1:])
-        elif isinstance(item, tuple):
-            self.progress.set_progress(*item)
-
-    def _show_partial(self, model, table) -> None:
-        # Picks of the slabs finished so far; the final table replaces
-        # them within the same undo step.
-        self.state.session.set_candidates(
-            table, model.thresholds, partial=True
-        )
+    def _on_message(self, message) -> None:
+        if isinstance(message, Progress):
+            self.progress.set_progress(message.done, message.total)
+        elif isinstance(message, ModelLoaded):
+            self._prepare(message.model, message.tomogram)
+        elif isinstance(message, PartialPicks):
+            # Picks of the slabs finished so far; the final table
+            # replaces them within the same undo step.
+            self.state.session.set_candidates(
+                message.table, message.model.thresholds, partial=True
+            )
 
     def _prepare(self, model, tomogram) -> None:
         # Make the (empty) class layers while the model runs, one per
@@ -218,22 +219,18 @@ class PickWidget(QWidget):
             or session.class_names != names
         ):
             session = PickSession(tomogram.run, classes)
-            self.state.start_session(session, tomogram.scales[0], later)
-        self.state.tomogram = tomogram
+        self.state.update(model=model, tomogram=tomogram, session=session)
 
-    def _on_done(self, result) -> None:
-        model, tomogram, table = result
-        if table is None:
+    def _on_done(self, picked: Picked) -> None:
+        if picked.table is None:
             self.progress.set_status('Cancelled.')
             return
-        if model is not self.state.model:
-            self.state.set_model(model)
-        self._prepare(model, tomogram)
+        self._prepare(picked.model, picked.tomogram)
         session = self.state.session
-        session.set_candidates(table, model.thresholds)
+        session.set_candidates(picked.table, picked.model.thresholds)
         shown = len(session.visible())
         self.progress.set_status(
-            f'{len(table)} candidates, {shown} over the thresholds.'
+            f'{len(picked.table)} candidates, {shown} over the thresholds.'
         )
 
     def _end_partial(self) -> None:
@@ -250,31 +247,3 @@ class PickWidget(QWidget):
         if self.state.session is not None:
             self.state.session.end_partial()
         self.progress.set_status(f'Pick failed: {error}')
-
-
-def _pick_job(tomogram, model, path, inference, classes=None):
-    """Return the worker function: load the model if needed, then pick."""
-
-    def job(progress, cancel):
-        from napari_cryopick.model.checkpoint import load_checkpoint
-        from napari_cryopick.model.predict import (
-            PickSettings,
-            predict_tomogram,
-        )
-
-        loaded = model or load_checkpoint(path)
-        progress(('model', loaded, tomogram))
-        settings = PickSettings(
-            inference=inference, apply_thresholds=False, classes=classes
-        )
-        table = predict_tomogram(
-            tomogram,
-            loaded,
-            settings,
-            progress=lambda done, total: progress((done, total)),
-            cancel=cancel,
-            partial=lambda table: progress(('partial', loaded, table)),
-        )
-        return loaded, tomogram, table
-
-    return job

@@ -1,7 +1,8 @@
 """Review: a queue of picks to check, re-class, keep, delete, undo.
 
 napari's own tools add, move and delete points; this panel adds what
-napari lacks, with keyboard shortcuts on every class layer:
+napari lacks. The same actions are keys on every class layer (bound by
+:class:`~napari_cryopick.viewer.state.ViewerState`):
 
 =====  ================================================
 ``k``  keep the selected picks (mark them reviewed)
@@ -24,38 +25,44 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
-from napari_cryopick._qt._jump import jump_to
-from napari_cryopick._qt._state import state_for
+from napari_cryopick._qt._shared import CryopickWidget
 
 if TYPE_CHECKING:
     import napari.components
+
+    from napari_cryopick.viewer.state import Context, ViewerState
 
 #: Rows listed in the queue (the least confident picks).
 QUEUE_ROWS = 200
 
 
-class ReviewWidget(QWidget):
+class ReviewWidget(CryopickWidget):
     """Review queue and correction actions for the picking session.
 
     Parameters
     ----------
     viewer : ViewerModel
         The viewer whose picking session is reviewed.
+    state : ViewerState, optional
+        Shared with the other cryopick widgets (see
+        :class:`~napari_cryopick._qt._shared.CryopickWidget`).
     """
 
-    def __init__(self, viewer: napari.components.ViewerModel):
-        super().__init__()
-        self.viewer = viewer
-        self.state = state_for(viewer)
+    def __init__(
+        self,
+        viewer: napari.components.ViewerModel,
+        state: ViewerState | None = None,
+    ):
+        super().__init__(viewer, state)
         self.target = QComboBox()
+        self.target.currentTextChanged.connect(self._choose_target)
         self.buttons = {}
         for key, text, slot in (
-            ('k', 'Keep (k)', self.keep_selected),
-            ('m', 'Move to class (m)', self.move_selected),
-            ('n', 'Next (n)', self.next_in_queue),
+            ('k', 'Keep (k)', self.state.keep_selected),
+            ('m', 'Move to class (m)', self.state.move_selected),
+            ('n', 'Next (n)', self.state.next_in_queue),
             ('u', 'Undo (u)', self.undo),
         ):
             button = QPushButton(text)
@@ -69,12 +76,14 @@ class ReviewWidget(QWidget):
         self._uids = np.empty(0, dtype=np.int64)
         self._layout()
         self._session = None
-        self.state.session_changed.connect(self._follow)
+        self.state.changed.connect(self._on_context)
+        self.state.focused.connect(self._focused)
         self._follow(self.state.session)
         self.destroyed.connect(lambda *_, w=self: w._detach())
 
     def _detach(self) -> None:
-        self.state.session_changed.disconnect(self._follow)
+        self.state.changed.disconnect(self._on_context)
+        self.state.focused.disconnect(self._focused)
         self._follow(None)
 
     def _layout(self) -> None:
@@ -91,30 +100,23 @@ class ReviewWidget(QWidget):
         layout.addWidget(self.queue)
         layout.addWidget(self.status)
 
+    def _on_context(self, new: Context, old: Context) -> None:
+        if new.session is not old.session:
+            self._follow(new.session)
+
     def _follow(self, session) -> None:
         if self._session is not None:
             self._session.changed.disconnect(self.refresh)
-        if self.state.layers is not None:
-            self.state.layers.updated.disconnect(self._bind_keys)
         self._session = session
         if session is None:
             return
         self.target.clear()
         self.target.addItems(session.class_names)
         session.changed.connect(self.refresh)
-        for layer in self.state.layers.layers.values():
-            self._bind_keys(layer)
-        self.state.layers.updated.connect(self._bind_keys)
         self.refresh()
 
-    def _bind_keys(self, layer) -> None:
-        for key, slot in (
-            ('k', self.keep_selected),
-            ('m', self.move_selected),
-            ('n', self.next_in_queue),
-            ('u', self.undo),
-        ):
-            layer.bind_key(key, lambda _layer, s=slot: s(), overwrite=True)
+    def _choose_target(self, name: str) -> None:
+        self.state.move_target = name or None
 
     def refresh(self, *args) -> None:
         """List the least confident unreviewed picks."""
@@ -128,45 +130,28 @@ class ReviewWidget(QWidget):
             self.queue.setItem(i, 0, QTableWidgetItem(name))
             self.queue.setItem(i, 1, QTableWidgetItem(f'{score:.3f}'))
             self.queue.setItem(i, 2, QTableWidgetItem(str(uid)))
-        self.status.setText(self._summary())
-
-    def _summary(self) -> str:
-        counts = self._session.table['provenance'].value_counts()
-        return ', '.join(f'{n} {p}' for p, n in counts.items())
+        counts = self._session.table['origin'].value_counts()
+        self.status.setText(', '.join(f'{n} {o}' for o, n in counts.items()))
 
     def show_row(self, row: int) -> None:
         """Select the pick of queue row ``row`` and go to it."""
-        if not 0 <= row < len(self._uids):
-            return
-        uid = self._uids[row]
-        pick = self._session.table.loc[uid]
-        layer = self.state.layers.layers[pick['particle_type']]
-        index = np.flatnonzero(layer.features['uid'].to_numpy() == uid)
-        self.viewer.layers.selection.active = layer
-        layer.selected_data = set(index.tolist())
-        jump_to(self.viewer, (pick['z'], pick['y'], pick['x']))
-        self.queue.selectRow(row)
+        if 0 <= row < len(self._uids):
+            self.state.show_pick(int(self._uids[row]))
 
-    def next_in_queue(self) -> None:
-        """Go to the least confident pick not yet reviewed."""
-        self.show_row(0)
+    def _focused(self, uid: int) -> None:
+        rows = np.flatnonzero(self._uids == uid)
+        if len(rows):
+            self.queue.selectRow(int(rows[0]))
 
     def keep_selected(self) -> None:
         """Mark the selected picks as reviewed and kept."""
-        self._session.set_provenance(self._selected(), 'kept')
+        self.state.keep_selected()
 
     def move_selected(self, name: str | None = None) -> None:
         """Move the selected picks to class ``name`` (default: chosen)."""
-        self._session.move_class(
-            self._selected(), name or self.target.currentText()
-        )
+        self.state.move_selected(name)
 
     def undo(self) -> None:
         """Undo the last change of the session."""
-        if self._session is not None and not self._session.undo():
+        if not self.state.undo():
             self.status.setText('Nothing to undo.')
-
-    def _selected(self) -> np.ndarray:
-        if self.state.layers is None:
-            return np.empty(0, dtype=np.int64)
-        return self.state.layers.selected_uids()

@@ -16,38 +16,44 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
-from napari_cryopick._qt._jump import jump_to
-from napari_cryopick._qt._scoring import (
+from napari_cryopick._qt._shared import CryopickWidget
+from napari_cryopick.errors import CryopickError
+from napari_cryopick.metric import table_headers
+from napari_cryopick.viewer.scoring import (
     LiveScore,
     layers_reference,
     reference_suffixes,
 )
-from napari_cryopick._qt._state import state_for
-from napari_cryopick.errors import CryopickError
-from napari_cryopick.metric import table_headers
+from napari_cryopick.viewer.state import jump_to
 
 if TYPE_CHECKING:
     import napari.components
 
+    from napari_cryopick.viewer.state import ViewerState
+
 HEADERS = tuple(table_headers())
 
 
-class ScoreWidget(QWidget):
+class ScoreWidget(CryopickWidget):
     """Per-class table and weighted F4 score, updated on every edit.
 
     Parameters
     ----------
     viewer : ViewerModel
         The viewer (reference layers are read from it).
+    state : ViewerState, optional
+        Shared with the other cryopick widgets (see
+        :class:`~napari_cryopick._qt._shared.CryopickWidget`).
     """
 
-    def __init__(self, viewer: napari.components.ViewerModel):
-        super().__init__()
-        self.viewer = viewer
-        self.state = state_for(viewer)
+    def __init__(
+        self,
+        viewer: napari.components.ViewerModel,
+        state: ViewerState | None = None,
+    ):
+        super().__init__(viewer, state)
         self.live = LiveScore(self.state)
         self.layers_choice = QComboBox()
         self.use_layers_button = QPushButton('Use layers')

@@ -9,6 +9,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+PLUGIN = 'napari-cryopick'
+#: Docked in this order (display names from napari.yaml).
+WIDGETS = ('Pick', 'Review', 'Score', 'Export', 'Fine-tune')
+
 
 def add_parser(commands) -> None:
     """Register the ``demo`` subcommand."""
@@ -44,10 +48,11 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     """Run the demo; return the exit status."""
     if args.headless is None:
-        from napari_cryopick._qt.demo import launch_demo
+        import napari
 
         check_display()
-        launch_demo()
+        make_demo_viewer()
+        napari.run()
         return 0
     return headless(args.headless, args.runs, args.shape, args.seed)
 
@@ -100,3 +105,32 @@ def headless(out: Path, runs: int, shape, seed: int) -> int:
         if status:
             return status
     return 0
+
+
+def make_demo_viewer(show: bool = True):
+    """Return a viewer with the phantom, its ground truth and the widgets.
+
+    Parameters
+    ----------
+    show : bool
+        Show the window.
+
+    Returns
+    -------
+    napari.Viewer
+        The viewer; the Score widget already scores against the
+        phantom's ground truth (the ``(reference)`` layers).
+    """
+    import napari
+
+    from napari_cryopick._sample_data import make_phantom_tomogram
+
+    viewer = napari.Viewer(title='napari-cryopick demo', show=show)
+    for data, kwargs, kind in make_phantom_tomogram():
+        getattr(viewer, f'add_{kind}')(data, **kwargs)
+    widgets = {
+        name: viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+        for name in WIDGETS
+    }
+    widgets['Score'].use_layers()
+    return viewer

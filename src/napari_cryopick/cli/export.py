@@ -6,10 +6,9 @@ import logging
 from pathlib import Path
 
 from napari_cryopick.cli._text import plural
+from napari_cryopick.export import FORMATS, ExportSettings
 
 log = logging.getLogger(__name__)
-
-FORMATS = ('copick', 'csv', 'star', 'relion4')
 
 
 def add_parser(commands) -> None:
@@ -51,10 +50,14 @@ def add_parser(commands) -> None:
         help='STAR: one file per class, OUT_<class>.star',
     )
     parser.add_argument(
-        '--user-id', default='cryopick', help='copick user id to write'
+        '--user-id',
+        default=ExportSettings.user_id,
+        help='copick user id to write',
     )
     parser.add_argument(
-        '--session-id', default='0', help='copick session id to write'
+        '--session-id',
+        default=ExportSettings.session_id,
+        help='copick session id to write',
     )
     parser.add_argument(
         '--from-user', help='read only this copick user of PICKS'
@@ -73,7 +76,12 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     """Read the picks and write them in the chosen format."""
-    from napari_cryopick.io.sources import read_picks, source_classes
+    from napari_cryopick.export import export_picks
+    from napari_cryopick.io.sources import (
+        read_picks,
+        source_classes,
+        tomogram_geometries,
+    )
 
     if args.split_classes and args.to not in ('star', 'relion4'):
         from napari_cryopick.errors import input_error
@@ -88,21 +96,27 @@ def run(args) -> int:
         voxel_size=args.voxel_size,
         classes=classes,
     )
-    if args.to in ('star', 'relion4'):
-        files = _write_star(args, table, classes)
-    elif args.to == 'csv':
-        from napari_cryopick.io.kaggle_csv import write_picks_csv
-
-        files = [
-            write_picks_csv(
-                table,
-                args.out,
-                include_score=args.score,
-                overwrite=args.overwrite,
-            )
-        ]
-    else:
-        files = _write_copick(args, table)
+    star = args.to in ('star', 'relion4')
+    if star:
+        _check_star(args)
+    settings = ExportSettings(
+        user_id=args.user_id,
+        session_id=args.session_id,
+        include_score=args.score,
+        split_classes=args.split_classes,
+        overwrite=args.overwrite,
+    )
+    files = export_picks(
+        table,
+        args.out,
+        args.to,
+        settings,
+        classes=classes if star else None,
+        voxel_size=args.voxel_size,
+        geometries=tomogram_geometries(args.tomograms)
+        if star and args.tomograms
+        else None,
+    )
     log.info(
         'wrote %s in %s to %s',
         plural(len(table), 'pick'),
@@ -112,45 +126,14 @@ def run(args) -> int:
     return 0
 
 
-def _write_star(args, table, classes) -> list[Path]:
+def _check_star(args) -> None:
+    """Name the option STAR coordinates need when it is missing."""
     from napari_cryopick.errors import input_error
-    from napari_cryopick.io.sources import tomogram_geometries
-    from napari_cryopick.io.star import RELION4, RELION5
-    from napari_cryopick.io.star_write import write_star
 
-    flavour = RELION5 if args.to == 'star' else RELION4
-    if args.tomograms is None and (flavour == RELION5 or not args.voxel_size):
+    if args.tomograms is None and (args.to == 'star' or not args.voxel_size):
         need = (
             'centred Å coordinates (RELION 5) need the tomograms'
-            if flavour == RELION5
+            if args.to == 'star'
             else 'pixel coordinates need --voxel-size or the tomograms'
         )
         raise input_error(args.out, f'{need}: give --tomograms SOURCE')
-    geometries = (
-        tomogram_geometries(args.tomograms) if args.tomograms else None
-    )
-    return write_star(
-        table,
-        args.out,
-        flavour,
-        geometries,
-        voxel_size=args.voxel_size,
-        classes=classes,
-        split_classes=args.split_classes,
-        overwrite=args.overwrite,
-    )
-
-
-def _write_copick(args, table) -> list[Path]:
-    from napari_cryopick.io.copick_config import write_copick_config
-    from napari_cryopick.io.copick_json import write_picks_json
-
-    files = write_picks_json(
-        table,
-        args.out,
-        args.user_id,
-        args.session_id,
-        overwrite=args.overwrite,
-    )
-    write_copick_config(args.out)
-    return files

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from napari_cryopick.model.messages import Progress
+
 log = logging.getLogger(__name__)
 
 
@@ -145,6 +147,10 @@ def run(args) -> int:
 
 
 def _report(progress) -> None:
+    if isinstance(progress, Progress):  # a stage that predicts
+        if progress.done == progress.total:
+            log.info('%s: done', progress.stage)
+        return
     if progress.step % 25 == 0 or progress.step == progress.steps:
         log.info(
             'step %d/%d loss %.4f',

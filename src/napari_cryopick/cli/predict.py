@@ -10,6 +10,7 @@ from pathlib import Path
 
 from napari_cryopick.cli._text import plural
 from napari_cryopick.errors import CryopickError
+from napari_cryopick.export import ExportSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,16 @@ def add_parser(commands) -> None:
         'ensemble whose probabilities are averaged (thresholds of the first)',
     )
     add('--csv', type=Path, metavar='FILE', help='also write a Kaggle CSV')
-    add('--user-id', default='cryopick', help='copick user id to write')
-    add('--session-id', default='0', help='copick session id to write')
+    add(
+        '--user-id',
+        default=ExportSettings.user_id,
+        help='copick user id to write',
+    )
+    add(
+        '--session-id',
+        default=ExportSettings.session_id,
+        help='copick session id to write',
+    )
     add('--tomo-type', default='denoised', help='tomogram type in projects')
     add(
         '--min-score',

@@ -36,7 +36,8 @@ from napari_cryopick.model.predict import (
     predict_tomogram,
 )
 from napari_cryopick.model.sampling import make_sample
-from napari_cryopick.model.train import TrainConfig, TrainProgress, train
+from napari_cryopick.model.stages import Cancelled, Predictions
+from napari_cryopick.model.train import TrainConfig, train
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -161,7 +162,7 @@ def finetune(
     out: str | Path,
     settings: FinetuneSettings = FinetuneSettings(),  # noqa: B008
     held_out: list[LabelledRun] | None = None,
-    progress: Callable[[TrainProgress], None] | None = None,
+    progress: Callable[[object], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``runs`` and write a new checkpoint.
@@ -180,9 +181,12 @@ def finetune(
     held_out : list of LabelledRun, optional
         Runs to score before and after (weighted CZII F4).
     progress : callable, optional
-        Called with a :class:`TrainProgress` after each step.
+        Called with a :class:`TrainProgress` after each training step,
+        and a :class:`~napari_cryopick.model.messages.Progress` per tile of
+        each stage that predicts (scoring, mining, threshold tuning).
     cancel : callable, optional
-        Polled before each step; the last saved checkpoint is kept.
+        Polled before each step and tile; the last saved checkpoint is
+        kept (none when cancelled before training: ``steps`` is 0).
 
     Returns
     -------
@@ -191,15 +195,36 @@ def finetune(
     """
     _check_runs(model, runs)
     start = time.perf_counter()
-    device = settings.train.device
-    before = score_runs(model, held_out, device) if held_out else None
+    predictions = Predictions(progress, cancel, settings.train.device)
+    for run in [*runs, *(held_out or [])]:
+        predictions.know(model, run)
+    try:
+        return _finetune(
+            model, runs, Path(out), settings, held_out, predictions, start
+        )
+    except Cancelled as stop:
+        card, before = stop.args or (_card(model, runs, settings), None)
+        steps = _last_saved(card)
+        seconds = time.perf_counter() - start
+        return FinetuneResult(
+            Path(out), card, before, None, steps, True, seconds
+        )
+
+
+def _finetune(model, runs, out, settings, held_out, predict, start):
+    before = None
+    if held_out:
+        found = predict(model, held_out, 'scoring the starting model')
+        before = score_runs(model, held_out, found=found)
     if settings.mine_negatives:
-        runs = [with_mined_negatives(model, run, device) for run in runs]
+        runs = [
+            with_mined_negatives(
+                model, replace(run, proposals=predict(model, [run], 'mining'))
+            )
+            for run in runs
+        ]
     tuned = copy.deepcopy(model)
-    samples = [_sample(tuned, run, settings) for run in runs]
-    tuning = _tuning_parts(tuned, runs, settings.tune_share)
     card = _card(model, runs, settings)
-    out = Path(out)
 
     def save(step: int) -> None:
         card['finetune']['steps_done'] = step
@@ -208,29 +233,20 @@ def finetune(
     save(0)
     result = train(
         tuned.network,
-        samples,
+        [_sample(tuned, run, settings) for run in runs],
         settings.train,
-        progress=progress,
-        cancel=cancel,
+        progress=predict.progress,
+        cancel=predict.cancel,
         on_checkpoint=save,
         checkpoint_every=settings.checkpoint_every,
     )
     tuned.network.eval()
     if result.cancelled:
-        return FinetuneResult(
-            out,
-            card,
-            before,
-            None,
-            _last_saved(card),
-            True,
-            time.perf_counter() - start,
-        )
-    if settings.retune_thresholds:
-        # On the training runs: the held-out runs only measure.
-        card['thresholds'] = _retune(tuned, tuning, model, device)
-        tuned.card = ModelCard.from_dict(card)
-    after = score_runs(tuned, held_out, device) if held_out else None
+        raise Cancelled(card, before)
+    try:
+        after = _retuned_score(tuned, runs, settings, held_out, predict, card)
+    except Cancelled:
+        raise Cancelled(card, before) from None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
     worse = None
@@ -239,16 +255,24 @@ def finetune(
         save_checkpoint(worse, tuned.network, card)
         card = _kept_card(model, card, worse)
         save_checkpoint(out, model.network, card)
+    seconds = time.perf_counter() - start
     return FinetuneResult(
-        out,
-        card,
-        before,
-        after,
-        result.steps_done,
-        False,
-        time.perf_counter() - start,
-        worse,
+        out, card, before, after, result.steps_done, False, seconds, worse
     )
+
+
+def _retuned_score(tuned, runs, settings, held_out, predict, card):
+    """Re-tune ``tuned``'s thresholds on ``runs``; score it on held_out."""
+    if settings.retune_thresholds:
+        # On the training runs: the held-out runs only measure.
+        parts = _tuning_parts(tuned, runs, settings.tune_share)
+        found = predict(tuned, runs, 'tuning the thresholds')
+        card['thresholds'] = _retune(tuned, parts, found)
+        tuned.card = ModelCard.from_dict(card)
+    if not held_out:
+        return None
+    found = predict(tuned, held_out, 'scoring the fine-tuned model')
+    return score_runs(tuned, held_out, found=found)
 
 
 def _is_worse(before: float | None, after: float | None) -> bool:
@@ -390,8 +414,8 @@ def _card(model: LoadedModel, runs, settings) -> dict:
             sum(len(r.negatives) for r in runs if r.negatives is not None)
         ),
         'settings': asdict(settings),
-        'steps_done': 0,
         'device': describe(resolve_device(settings.train.device)),
+        'steps_done': 0,
     }
     return card
 
@@ -406,21 +430,31 @@ def predict_runs(
     return pd.concat(tables, ignore_index=True)
 
 
-def score_runs(model, runs: list[LabelledRun], device: str = 'auto') -> float:
-    """Weighted CZII F4 of ``model`` (its own thresholds) on ``runs``."""
+def score_runs(
+    model, runs: list[LabelledRun], device: str = 'auto', found=None
+) -> float:
+    """Weighted CZII F4 of ``model`` (its own thresholds) on ``runs``.
+
+    ``found``: the model's candidates on ``runs`` when already at hand
+    (no thresholds applied); else the runs are predicted.
+    """
     from napari_cryopick.metric import score_picks
 
-    found = predict_runs(model, runs, device)
+    if found is None:
+        found = predict_runs(model, runs, device)
     found = pk.apply_thresholds(found, model.thresholds)
     truth = pd.concat([r.picks for r in runs], ignore_index=True)
     return score_picks(truth, found, model.classes).score
 
 
-def _retune(model, parts, parent, device='auto') -> dict[str, float]:
-    """Thresholds for F4 on (run, y limit) ``parts``, where picks allow."""
+def _retune(model, parts, found) -> dict[str, float]:
+    """Thresholds for F4 on (run, y limit) ``parts``, where picks allow.
+
+    ``found`` holds the candidates of ``model`` on the parts' runs;
+    classes with too few picks keep the model's own threshold.
+    """
     from napari_cryopick.metric import best_thresholds
 
-    found = predict_runs(model, [run for run, _ in parts], device)
     truth = pd.concat([run.picks for run, _ in parts], ignore_index=True)
     limits = {run.tomogram.run: limit for run, limit in parts}
     found = found[found['y'] >= found['run'].map(limits)]
@@ -429,7 +463,7 @@ def _retune(model, parts, parent, device='auto') -> dict[str, float]:
         truth, found, model.classes, tolerance=THRESHOLD_TOLERANCE
     )
     counts = truth['particle_type'].value_counts()
-    thresholds = dict(parent.thresholds)
+    thresholds = dict(model.thresholds)
     for name, value in tuned.items():
         if counts.get(name, 0) >= MIN_PICKS_FOR_THRESHOLD and np.isfinite(
             value

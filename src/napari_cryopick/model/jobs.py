@@ -8,6 +8,7 @@ same function runs in-process and on Dask workers.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError, input_error
+from napari_cryopick.export import ExportSettings
 from napari_cryopick.io import project as prj
 from napari_cryopick.io.copick_config import write_copick_config
 from napari_cryopick.io.copick_json import read_picks_json, write_picks_json
@@ -24,9 +26,6 @@ from napari_cryopick.io.names import picks_file_name
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# One loaded model per process (per Dask worker), keyed by checkpoint.
-_MODELS: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,8 @@ class PredictOptions:
 
     out: Path
     model: Path | tuple[Path, ...] | None = None
-    user_id: str = 'cryopick'
-    session_id: str = '0'
+    user_id: str = ExportSettings.user_id
+    session_id: str = ExportSettings.session_id
     tta: bool = False
     force: bool = False
     threads: int = 0
@@ -132,19 +131,23 @@ def cached_model(path: Path | tuple[Path, ...] | None):
     averaged, which must share classes and grid; the first model's
     thresholds apply.
     """
-    from napari_cryopick.model.checkpoint import (
-        bundled_checkpoint,
-        load_checkpoint,
-    )
+    from napari_cryopick.model.checkpoint import bundled_checkpoint
 
     if isinstance(path, tuple | list):
         if len(path) > 1:
             return _ensemble([cached_model(p) for p in path])
         path = path[0] if path else None
-    key = str(path or bundled_checkpoint())
-    if key not in _MODELS:
-        _MODELS[key] = load_checkpoint(key)
-    return _MODELS[key]
+    path = Path(path or bundled_checkpoint())
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    return _loaded(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(path: str, stamp: int | None):
+    """One loaded model per process (per Dask worker) and file version."""
+    from napari_cryopick.model.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
 
 
 def _ensemble(models: list) -> list:

@@ -2,7 +2,7 @@
 
 :class:`LiveScore` rescores whenever the session or the reference
 changes, colours each class layer's picks hit / false, and shows the
-missed references as a ghost Points layer.
+missed references as a Points layer of crosses.
 """
 
 from __future__ import annotations
@@ -13,14 +13,18 @@ import numpy as np
 from psygnal import Signal
 
 from napari_cryopick import picks as pk
-from napari_cryopick.layers import META_KEY, layer_data_to_picks
+from napari_cryopick.layers import (
+    META_KEY,
+    layer_data_to_picks,
+    markers_layer_data,
+)
 from napari_cryopick.metric import best_thresholds, score_picks
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from napari_cryopick._qt._state import ViewerState
     from napari_cryopick.metric import ScoreResult
+    from napari_cryopick.viewer.state import Context, ViewerState
 
 HIT = (0.1, 0.9, 0.2, 0.45)
 FALSE = (1.0, 0.15, 0.1, 0.45)
@@ -80,26 +84,33 @@ class LiveScore:
         self.result: ScoreResult | None = None
         self.missed: pd.DataFrame | None = None
         self._session = None
-        state.session_changed.connect(self._follow)
-        state.reference_changed.connect(self.rescore)
-        self._follow(state.session)
+        self._layers = None
+        state.changed.connect(self._on_context)
+        self._follow()
 
     def detach(self) -> None:
         """Stop following the viewer's state."""
-        self.state.session_changed.disconnect(self._follow)
-        self.state.reference_changed.disconnect(self.rescore)
-        self._follow(None, rescore=False)
+        self.state.changed.disconnect(self._on_context)
+        self._follow(attach=False)
 
-    def _follow(self, session, rescore: bool = True) -> None:
+    def _on_context(self, new: Context, old: Context) -> None:
+        if new.session is not old.session:
+            self._follow()
+        elif new.reference is not old.reference:
+            self.rescore()
+
+    def _follow(self, attach: bool = True) -> None:
         if self._session is not None:
             self._session.changed.disconnect(self.rescore)
-        if self.state.layers is not None:
-            self.state.layers.updated.disconnect(self.rescore)
-        self._session = session
-        if session is not None:
-            session.changed.connect(self.rescore)
-            self.state.layers.updated.connect(self.rescore)
-        if rescore:
+        if self._layers is not None:
+            self._layers.updated.disconnect(self.rescore)
+        self._session = self.state.session if attach else None
+        self._layers = self.state.layers if attach else None
+        if self._session is not None:
+            self._session.changed.connect(self.rescore)
+        if self._layers is not None:
+            self._layers.updated.connect(self.rescore)
+        if attach:
             self.rescore()
 
     def reference(self) -> pd.DataFrame | None:
@@ -132,7 +143,7 @@ class LiveScore:
         if reference is None or session is None:
             return {}
         table = session.table
-        candidates = table[table['provenance'] != 'deleted']
+        candidates = table[table['origin'] != pk.DELETED]
         best = best_thresholds(
             reference, pk.normalize(candidates), session.classes
         )
@@ -152,24 +163,18 @@ class LiveScore:
             layer.face_color = colours.reshape(-1, 4)
 
     def _show_missed(self) -> None:
-        from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
-
-        viewer, missed = self.state.viewer, self.missed
-        scale = self.state.voxel_size
-        data = angstrom_xyz_to_voxel_zyx(pk.positions(missed), scale)
-        if MISSED_LAYER in viewer.layers:
-            viewer.layers[MISSED_LAYER].data = data.reshape(-1, 3)
+        viewer = self.state.viewer
+        if viewer is None:
             return
-        viewer.add_points(
-            data.reshape(-1, 3),
-            ndim=3,
-            name=MISSED_LAYER,
-            scale=scale,
-            size=12,
-            symbol='cross',
-            face_color='#ffffff80',
-            border_width=0,
-            opacity=0.7,
-            projection_mode='rescale_spherical',
-            metadata={META_KEY: {'role': 'missed'}},
+        data, kwargs = markers_layer_data(
+            self.missed,
+            self.state.session.classes,
+            self.state.context.voxel_size,
+            'missed',
         )
+        if MISSED_LAYER in viewer.layers:
+            layer = viewer.layers[MISSED_LAYER]
+            layer.data = data
+            layer.size = kwargs['size']
+            return
+        viewer.add_points(data, ndim=3, name=MISSED_LAYER, **kwargs)

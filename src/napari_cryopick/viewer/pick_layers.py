@@ -1,10 +1,8 @@
-"""What the cryopick dock widgets of one viewer share (no Qt here).
+"""One Points layer per class, kept in step with a picking session.
 
-Each viewer gets its own :class:`ViewerState` (looked up by
-:func:`state_for`, held weakly so a closed viewer frees it): the picking
-session, the model to pick with, the reference picks, and the
-:class:`PickLayers` that mirror the session as one Points layer per
-class and feed napari's own edits back into it.
+The layers show the session (thresholds applied) and feed napari's own
+edits (add, move, delete) back into it; every conversion goes through
+:mod:`napari_cryopick.layers`.
 """
 
 from __future__ import annotations
@@ -24,108 +22,14 @@ from napari_cryopick.layers import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pandas as pd
     from napari.components import ViewerModel
 
-    from napari_cryopick.model.checkpoint import LoadedModel
     from napari_cryopick.session import PickSession
 
+#: ``metadata['cryopick']['role']`` of the layers made here.
 ROLE = 'picks'
-_EXTRA = ('uid', 'provenance')
-_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-class ViewerState:
-    """Shared state of the cryopick widgets of one viewer.
-
-    Attributes
-    ----------
-    session_changed : Signal
-        Emitted with the new :class:`PickSession`.
-    model_changed : Signal
-        Emitted with the new model, or ``None``.
-    reference_changed : Signal
-        Emitted with the new reference Picks table, or ``None``.
-    """
-
-    session_changed = Signal(object)
-    model_changed = Signal(object)
-    reference_changed = Signal(object)
-
-    def __init__(self, viewer: ViewerModel):
-        self.viewer = viewer
-        self.session: PickSession | None = None
-        self.layers: PickLayers | None = None
-        self.model: LoadedModel | None = None
-        self.reference: pd.DataFrame | None = None
-        self.voxel_size = (1.0, 1.0, 1.0)
-        self.tomogram = None
-        viewer.layers.events.inserted.connect(
-            lambda _event: show_nearby_picks(viewer)
-        )
-        show_nearby_picks(viewer)
-
-    def start_session(
-        self, session: PickSession, voxel_size, schedule=None
-    ) -> None:
-        """Make ``session`` the current one and show it as layers.
-
-        ``schedule`` is passed on to :class:`PickLayers`.
-        """
-        if self.layers is not None:
-            self.layers.disconnect()
-        self.session = session
-        self.voxel_size = tuple(float(v) for v in voxel_size)
-        self.layers = PickLayers(
-            self.viewer, session, self.voxel_size, schedule
-        )
-        self.session_changed.emit(session)
-
-    def set_model(self, model: LoadedModel | None) -> None:
-        """Use ``model`` for the next Pick."""
-        self.model = model
-        self.model_changed.emit(model)
-
-    def set_reference(self, table: pd.DataFrame | None) -> None:
-        """Score against ``table`` (``None``: stop scoring)."""
-        self.reference = table
-        self.reference_changed.emit(table)
-
-
-#: Half-thickness in Å of the z slab whose picks are drawn on a slice:
-#: the largest CZII radius, so every particle cut by the slice is marked.
-PICK_SLAB = 150.0
-
-
-def show_nearby_picks(viewer: ViewerModel, half_width: float = PICK_SLAB):
-    """Draw picks within ``half_width`` Å of the z slice, sized as cut.
-
-    napari 0.9 replaced ``out_of_slice_display`` by thick slices: Points
-    layers with ``projection_mode='rescale_spherical'`` (set by
-    :mod:`napari_cryopick.layers`) show the disc where each particle's
-    sphere meets the slice, for points within the dims margins. Images
-    keep ``projection_mode='none'`` and still show the one slice. A
-    margin the user has already set is left alone.
-    """
-    dims = viewer.dims
-    if dims.ndim < 3 or dims.margin_left[0] or dims.margin_right[0]:
-        return
-    dims.margin_left = (half_width, *dims.margin_left[1:])
-    dims.margin_right = (half_width, *dims.margin_right[1:])
-
-
-def state_for(viewer: ViewerModel) -> ViewerState:
-    """Return the :class:`ViewerState` of ``viewer``, made on first use.
-
-    napari hands each dock widget its own ``PublicOnlyProxy`` of the
-    viewer; the state is keyed on the viewer behind it (wrapt's public
-    ``__wrapped__``) so all the widgets of one viewer share it.
-    """
-    viewer = getattr(viewer, '__wrapped__', viewer)
-    state = _STATES.get(viewer)
-    if state is None:
-        state = _STATES[viewer] = ViewerState(viewer)
-    return state
+#: Session columns each point carries as features besides the table's.
+EXTRA = ('uid',)
 
 
 class PickLayers:
@@ -134,7 +38,7 @@ class PickLayers:
     Parameters
     ----------
     viewer : ViewerModel
-        The viewer to add the layers to.
+        The viewer to add the layers to (held weakly).
     session : PickSession
         The session shown.
     voxel_size : tuple of float
@@ -162,9 +66,9 @@ class PickLayers:
         voxel_size,
         schedule: Callable[[Callable], None] | None = None,
     ):
-        self.viewer = viewer
+        self._viewer = weakref.ref(viewer)
         self.session = session
-        self.voxel_size = voxel_size
+        self.voxel_size = tuple(float(v) for v in voxel_size)
         self.particles = {c.name: c for c in session.classes}
         self._syncing = False
         self._schedule = schedule
@@ -176,12 +80,17 @@ class PickLayers:
         self._build()
 
     @property
+    def viewer(self) -> ViewerModel | None:
+        """The viewer, or ``None`` once it is gone."""
+        return self._viewer()
+
+    @property
     def complete(self) -> bool:
         """Whether every class layer is made and up to date."""
         return not (self._pending or self._queue)
 
     def _build(self) -> None:
-        while self._pending:
+        while self._pending and self.viewer is not None:
             name = self._pending.pop(0)
             self.layers[name] = self._layer(name)
             self.updated.emit(self.layers[name])
@@ -236,7 +145,8 @@ class PickLayers:
 
     def selected_uids(self) -> np.ndarray:
         """Return the pick ids selected in the active picks layer."""
-        layer = self.viewer.layers.selection.active
+        viewer = self.viewer
+        layer = None if viewer is None else viewer.layers.selection.active
         if layer is None or layer not in self.layers.values():
             return np.empty(0, dtype=np.int64)
         rows = sorted(layer.selected_data)
@@ -249,7 +159,7 @@ class PickLayers:
             self.particles[name],
             self.voxel_size,
             self.session.run,
-            _EXTRA,
+            EXTRA,
         )
 
     def _layer(self, name: str):
@@ -301,6 +211,6 @@ class PickLayers:
         features = layer.features.copy()
         rows = self.session.table.loc[uids]
         features['uid'] = uids
-        for key in ('score', 'provenance', 'origin'):
+        for key in ('score', 'origin'):
             features[key] = rows[key].to_numpy()
         layer.features = features

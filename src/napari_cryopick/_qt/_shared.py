@@ -1,0 +1,49 @@
+"""The base of the cryopick dock widgets: the state they share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QWidget
+
+from napari_cryopick._qt._task import later
+from napari_cryopick.viewer.state import ViewerState
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+
+
+class CryopickWidget(QWidget):
+    """A dock widget working on the state of its viewer's widgets.
+
+    Parameters
+    ----------
+    viewer : ViewerModel
+        The viewer.
+    state : ViewerState, optional
+        The state to share (default: :func:`shared_state`).
+    """
+
+    def __init__(self, viewer: ViewerModel, state: ViewerState | None = None):
+        super().__init__()
+        self.viewer = viewer
+        self.state = state or shared_state(viewer)
+
+
+def shared_state(viewer: ViewerModel) -> ViewerState:
+    """Return the state of the cryopick widgets docked in ``viewer``.
+
+    The widgets docked in the viewer's window (napari's public
+    ``window.dock_widgets``) hold it, so it lives as long as one of them
+    does, and no module keeps a registry of viewers. A viewer with no
+    window, or none of our widgets docked yet, gets a new state: pass
+    one widget's ``state`` to the next to share it.
+    """
+    viewer = getattr(viewer, '__wrapped__', viewer)
+    window = getattr(viewer, 'window', None)
+    docked = () if window is None else window.dock_widgets.values()
+    for widget in docked:
+        state = getattr(widget, 'state', None)
+        if isinstance(state, ViewerState) and state.viewer is viewer:
+            return state
+    return ViewerState(viewer, schedule=later)
