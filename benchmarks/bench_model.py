@@ -98,15 +98,24 @@ def cli(*args: str) -> tuple[str, float, float]:
 SWEEP = (0.35, 0.7, 1.0, 1.4, 2.0)
 
 
-def simulate_project(root: Path, look: PhantomLook, runs: int, seed: int):
-    """Write a held-out project of one look (cached between runs)."""
+def simulate_project(
+    root: Path, look: PhantomLook | str, runs: int, seed: int
+):
+    """Write a held-out project of one look (cached between runs).
+
+    ``look`` is a fixed :class:`PhantomLook` or the name of a kind of
+    phantom (``cryopick simulate --look NAME``).
+    """
     from napari_cryopick.simulate.project import (
         SimulationSettings,
         write_simulated_project,
     )
 
     if not (root / 'simulation.json').exists():
-        settings = SimulationSettings(runs=runs, seed=seed, look=look)
+        if isinstance(look, str):
+            settings = SimulationSettings(runs=runs, seed=seed, look_name=look)
+        else:
+            settings = SimulationSettings(runs=runs, seed=seed, look=look)
         write_simulated_project(root, settings)
     return root
 
@@ -158,6 +167,40 @@ def accuracy(work: Path, runs: int, model=None, looks=None) -> dict:
         for name, look in LOOKS.items()
     }
     return score_looks(work, chosen, runs, 90_000, model)
+
+
+#: The model-v2 looks (``cryopick simulate --look``): held-out seeds.
+V2_LOOKS = ('crowded', 'cellular', 'wbp', 'noisy')
+
+
+def v2_looks(work: Path, runs: int, model=None) -> dict:
+    """Held-out F4 of the crowded and raw kinds of phantom."""
+    return score_looks(
+        work, {f'v2-{name}': name for name in V2_LOOKS}, runs, 92_000, model
+    )
+
+
+def nothing_to_pick(work: Path, model=None) -> dict:
+    """Picks written on a full-size pure-noise and particle-free phantom.
+
+    Every pick there is false: the figure to keep small (target <= 25 in
+    total per tomogram).
+    """
+    results = {}
+    for index, name in enumerate(('noise', 'empty')):
+        project = simulate_project(
+            work / f'v2-{name}', name, 1, 93_000 + index
+        )
+        out = work / f'picks-v2-{name}'
+        extra = ['--model', str(model)] if model else []
+        cli('predict', str(project), '--out', str(out), '--force', *extra)
+        counts = {}
+        for path in out.rglob('Picks/*.json'):
+            kind = path.stem.split('_')[-1]
+            counts[kind] = len(json.loads(path.read_text())['points'])
+        results[name] = {'total': sum(counts.values()), 'per_class': counts}
+        print(f'{name}: {results[name]}', flush=True)
+    return results
 
 
 def noise_sweep(work: Path, runs: int, model=None) -> dict:
@@ -251,6 +294,12 @@ def main() -> int:
         '--accuracy-only', action='store_true', help='skip speed and floor'
     )
     parser.add_argument(
+        '--v2',
+        action='store_true',
+        help='also the model-v2 looks (crowded, cellular, wbp, noisy) and '
+        'the picks on pure noise and on a particle-free phantom',
+    )
+    parser.add_argument(
         '--noise-sweep',
         action='store_true',
         help='also score the CZII-like look at growing noise levels',
@@ -269,10 +318,18 @@ def main() -> int:
         'machine': f'{platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} cores',
     }
-    info['accuracy'] = accuracy(args.work, args.runs, args.model, args.looks)
+    if args.looks != []:
+        info['accuracy'] = accuracy(
+            args.work, args.runs, args.model, args.looks
+        )
+    if args.v2:
+        info['v2_looks'] = v2_looks(args.work, args.runs, args.model)
+        info['nothing_to_pick'] = nothing_to_pick(args.work, args.model)
     if args.noise_sweep:
         info['noise_sweep'] = noise_sweep(args.work, args.runs, args.model)
     if args.accuracy_only:
+        if args.json:
+            write_text(args.json, json.dumps(info, indent=1, default=str))
         return 0
     store = next((args.work / 'look-czii' / 'static').rglob('*.zarr'))
     _, seconds, peak = cli(

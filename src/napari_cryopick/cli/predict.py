@@ -43,8 +43,9 @@ def add_parser(commands) -> None:
         '--model',
         type=Path,
         action='append',
-        help='checkpoint (default: the bundled model); repeat it for an '
-        'ensemble whose probabilities are averaged (thresholds of the first)',
+        help='checkpoint file, or a shipped model by name (v1); default: '
+        'the bundled model; repeat it for an ensemble whose probabilities '
+        'are averaged (thresholds of the first)',
     )
     add('--csv', type=Path, metavar='FILE', help='also write a Kaggle CSV')
     add(

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from napari_cryopick.cli._text import plural
+from napari_cryopick.simulate.looks import LOOKS
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,31 @@ def add_parser(commands) -> None:
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument(
         '--look',
-        choices=('czii', 'random'),
+        choices=tuple(LOOKS),
         default='czii',
-        help='czii: dark proteins at ~1e-5 like the CZII denoised data; '
-        'random: a new contrast, scale, noise and wedge for every run',
+        help='kind of tomogram: '
+        + '; '.join(f'{name}: {text}' for name, text in LOOKS.items()),
+    )
+    parser.add_argument(
+        '--voxel-size',
+        type=_positive_float,
+        default=10.012444,
+        metavar='Å',
+        help='voxel size in Å (default 10.012444, the CZII data)',
     )
     parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing OUT'
     )
     parser.set_defaults(run=run)
+
+
+def _positive_float(text: str) -> float:
+    import argparse
+
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, not {value}')
+    return value
 
 
 def _positive(text: str) -> int:
@@ -65,7 +82,8 @@ def run(args) -> int:
         runs=args.runs,
         shape=tuple(args.shape),
         seed=args.seed,
-        random_look=args.look == 'random',
+        look_name=args.look,
+        voxel_size=args.voxel_size,
     )
     runs = write_simulated_project(
         args.out, settings, overwrite=args.overwrite, progress=_report

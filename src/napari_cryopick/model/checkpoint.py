@@ -31,6 +31,11 @@ CARD_KEY = 'cryopick_card'
 BUNDLED_NAME = 'cryopick-czii-v1.safetensors'
 
 
+#: The models shipped inside the package, by the short name that
+#: ``--model`` accepts.
+SHIPPED = {'v1': 'cryopick-czii-v1.safetensors'}
+
+
 def bundled_checkpoint() -> Path:
     """Return the path of the model shipped inside the package."""
     return Path(
@@ -132,6 +137,22 @@ class ModelCard:
         """Target sphere radius over class radius it was trained with."""
         value = self.record.get('target', {}).get('radius_fraction')
         return None if value is None else float(value)
+
+
+def named_checkpoint(name: str) -> Path:
+    """Return the path of a shipped model by its short name (``v1``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SHIPPED`.
+
+    Returns
+    -------
+    Path
+        The ``.safetensors`` file inside the package.
+    """
+    return bundled_checkpoint().with_name(SHIPPED[name])
 
 
 @dataclass
@@ -268,7 +289,8 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     Parameters
     ----------
     path : str or Path, optional
-        The ``.safetensors`` file.
+        The ``.safetensors`` file, or the short name of a shipped model
+        (``v1``; see :data:`SHIPPED`).
 
     Returns
     -------
@@ -283,6 +305,8 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     """
     from safetensors.torch import load_file
 
+    if path is not None and str(path) in SHIPPED and not Path(path).exists():
+        path = named_checkpoint(str(path))
     path = _existing(path or bundled_checkpoint())
     card = read_card(path)
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -98,6 +100,7 @@ def train(
     cancel: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     checkpoint_every: int = 0,
+    state_file: str | Path | None = None,
 ) -> TrainResult:
     """Train ``network`` in place on patches of ``samples``.
 
@@ -118,6 +121,11 @@ def train(
         save or validate); the network is in eval mode during the call.
     checkpoint_every : int
         Period of ``on_checkpoint`` calls (0: never).
+    state_file : str or Path, optional
+        Where the loop saves its whole state (weights, optimiser, random
+        generators, step) after every ``on_checkpoint``; when the file
+        exists, training resumes from it, so a long run killed half-way
+        goes on where it stopped.
 
     Returns
     -------
@@ -145,8 +153,12 @@ def train(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     losses, start = [], time.perf_counter()
-    step = 0
-    for step in range(1, config.steps + 1):
+    first = 1
+    if state_file is not None and Path(state_file).exists():
+        first = _resume(state_file, network, optimiser, generator, sampler)
+        log.info('resumed from %s at step %d', state_file, first - 1)
+    step = first - 1
+    for step in range(first, config.steps + 1):
         if cancel is not None and cancel():
             return TrainResult(losses, step - 1, True, _since(start))
         lr = _learning_rate(step, config)
@@ -158,13 +170,47 @@ def train(
             progress(
                 TrainProgress(step, config.steps, loss, lr, _since(start))
             )
-        if on_checkpoint and checkpoint_every and step % checkpoint_every == 0:
-            _checkpoint(network, on_checkpoint, step)
+        if checkpoint_every and step % checkpoint_every == 0:
+            if on_checkpoint:
+                _checkpoint(network, on_checkpoint, step)
+            if state_file is not None:
+                _save_state(
+                    state_file, step, network, optimiser, generator, sampler
+                )
     return TrainResult(losses, step, False, _since(start))
 
 
 def _device_of(network):
     return next(network.parameters()).device
+
+
+def _save_state(path, step, network, optimiser, generator, sampler) -> None:
+    import torch
+
+    state = {
+        'step': step,
+        'network': network.state_dict(),
+        'optimiser': optimiser.state_dict(),
+        'generator': generator.get_state(),
+        # The numpy generator's state holds ints too big for a tensor.
+        'sampler': json.dumps(sampler.rng.bit_generator.state),
+    }
+    path = Path(path)
+    tmp = path.with_name(f'.tmp-{path.name}')
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _resume(path, network, optimiser, generator, sampler) -> int:
+    import torch
+
+    # On the CPU first: a state saved on a GPU resumes anywhere.
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    network.load_state_dict(state['network'])
+    optimiser.load_state_dict(state['optimiser'])
+    generator.set_state(state['generator'])
+    sampler.rng.bit_generator.state = json.loads(state['sampler'])
+    return int(state['step']) + 1
 
 
 def _since(start: float) -> float:

@@ -68,13 +68,47 @@ def image_volume(
         ``look.scale`` (unless it is flat).
     """
     tomogram = _filtered(density, look, voxel_size)
+    level = _signal_level(tomogram, centres)
     if look.noise > 0:
-        level = _signal_level(tomogram, centres)
         noise = _noise(density.shape, look, voxel_size, rng)
         noise *= np.float32(look.noise * level / max(noise.std(), 1e-30))
         tomogram += noise
         del noise
-    return _display(tomogram, look)
+    if look.gradient > 0:
+        tomogram += np.float32(look.gradient * level) * _slow_field(
+            density.shape, rng
+        )
+    return _quantised(_display(tomogram, look), look.bits)
+
+
+def _slow_field(shape, rng: np.random.Generator) -> np.ndarray:
+    """Return a unit-RMS background varying over hundreds of voxels.
+
+    A plane tilted in a random direction (ice thicker on one side) plus
+    a few broad bumps (uneven illumination, thickness), smooth in z.
+    """
+    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in shape]
+    zz, yy, xx = np.meshgrid(*axes, indexing='ij', sparse=True)
+    tilt = rng.standard_normal(3) * np.array([0.3, 1.0, 1.0])
+    field = tilt[0] * zz + tilt[1] * yy + tilt[2] * xx
+    for _ in range(3):
+        at = rng.uniform(-1.0, 1.0, 2)
+        width = rng.uniform(0.3, 0.8)
+        bump = np.exp(-((yy - at[0]) ** 2 + (xx - at[1]) ** 2) / width**2)
+        field = field + rng.normal() * bump
+    field = np.broadcast_to(field, shape).astype(np.float32)
+    field -= field.mean()
+    return field / max(float(field.std()), 1e-6)
+
+
+def _quantised(tomogram: np.ndarray, bits: int) -> np.ndarray:
+    """Round to ``2**bits`` levels between the 0.1 and 99.9 percentiles."""
+    if bits <= 0:
+        return tomogram
+    low, high = np.percentile(tomogram[::4, ::4, ::4], (0.1, 99.9))
+    step = (high - low) / (2**bits - 1) or 1.0
+    levels = np.clip(np.round((tomogram - low) / step), 0, 2**bits - 1)
+    return (low + levels * step).astype(np.float32)
 
 
 def _filtered(

@@ -143,3 +143,27 @@ def _cap_box(
     low = np.floor(surface.min(axis=0) - margin).astype(int)
     high = np.ceil(surface.max(axis=0) + margin).astype(int) + 1
     return clip_box(low, tuple(high - low), bounds)
+
+
+def render_lumen(volume: np.ndarray, cap: Cap, density: float) -> None:
+    """Fill a vesicle's inside with a flat ``density`` (in place).
+
+    Real vesicles hold cytosol or cargo: their lumen is not empty ice.
+    Sheets (caps short of a sphere) have no inside and are left alone.
+    """
+    if cap.angle < np.pi or density <= 0:
+        return
+    reach = cap.radius - cap.half_width
+    clipped = clip_box(
+        np.floor(cap.centre - reach).astype(int),
+        (int(np.ceil(2 * reach)) + 2,) * 3,
+        volume.shape,
+    )
+    if clipped is None:
+        return
+    low, high = clipped
+    grid = np.indices(tuple(high - low), dtype=np.float32)
+    rel = grid + (low - cap.centre).astype(np.float32)[:, None, None, None]
+    dist = np.sqrt(np.sum(rel**2, axis=0))
+    inside = np.clip((reach - dist) / 2.0, 0.0, 1.0)
+    volume[tuple(map(slice, low, high))] += np.float32(density) * inside

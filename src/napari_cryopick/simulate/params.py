@@ -72,6 +72,12 @@ class PhantomLook:
         How far the CTF was corrected, 0-1: 0 leaves the phase-flipped
         CTF (plain WBP, low frequencies damped), 1 flattens it (CTF-
         deconvolved and denoised maps, such as the CZII ``denoised``).
+    gradient : float
+        Amplitude of a slow background variation (uneven ice thickness
+        and illumination) relative to the particle signal; 0: none.
+    bits : int
+        Quantise the output to ``2**bits`` grey levels over its 0.1-99.9
+        percentile range (8: the byte tomograms IMOD writes); 0: float.
     """
 
     polarity: float = -1.0
@@ -84,6 +90,8 @@ class PhantomLook:
     resolution: float = 35.0
     defocus: float = 3.0
     deconvolution: float = 0.9
+    gradient: float = 0.0
+    bits: int = 0
 
     @classmethod
     def random(
@@ -152,6 +160,13 @@ class PhantomParams:
     clutter : float
         Density of small unnamed lysate proteins, 1 as in the CZII
         lysate; 0 for none.
+    crowding : float
+        Volume fraction of the slab filled with unlabelled
+        pseudo-proteins of 40-300 Å (cytoplasm: 0.1-0.2); 0 for none.
+    filaments : int
+        Actin filaments and microtubules (half each, on average).
+    lumen : float
+        Density inside vesicles (cytosol or cargo), protein units.
     slab : tuple of float
         Bottom and top of the sample slab, as fractions of the height;
         particle centres lie inside it.
@@ -167,6 +182,9 @@ class PhantomParams:
     gold_beads: int | None = None
     carbon_edge: bool | float = 0.3
     clutter: float = 1.0
+    crowding: float = 0.0
+    filaments: int = 0
+    lumen: float = 0.0
     slab: tuple[float, float] = CZII_SLAB
     look: PhantomLook = field(default_factory=PhantomLook)
 

@@ -22,7 +22,7 @@ from napari_cryopick.coords import (
 )
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.picks import concat, empty_picks, make_picks, positions
-from napari_cryopick.simulate import distractors, membranes
+from napari_cryopick.simulate import crowding, distractors, membranes
 from napari_cryopick.simulate.imaging import image_volume
 from napari_cryopick.simulate.params import (
     Phantom,
@@ -109,9 +109,19 @@ def simulate_tomogram(
     scene = _Scene(params, run, rng, *_slab_bounds(params))
     _add_carbon(scene, extras['carbon'])
     _add_membranes(scene, extras['membranes'])
+    _add_filaments(scene, params.filaments)
     gold = _add_gold(scene, extras['gold_beads'])
     picks = _add_particles(scene, counts)
     albumin = _add_particles(scene, {'albumin': extras['albumin']})
+    crowd = crowding.render_crowd(
+        scene.density,
+        params.crowding,
+        scene.low,
+        scene.high,
+        scene.occupancy,
+        rng,
+        params.voxel_size,
+    )
     clutter = params.clutter * distractors.CLUTTER_PER_TOMOGRAM
     distractors.render_clutter(
         scene.density,
@@ -130,7 +140,13 @@ def simulate_tomogram(
         picks=picks,
         voxel_size=params.voxel_size,
         look=params.look,
-        distractors=concat([albumin, gold]),
+        distractors=concat(
+            [
+                albumin,
+                gold,
+                scene.table(['pseudo-protein'] * len(crowd), crowd),
+            ]
+        ),
     )
 
 
@@ -169,6 +185,23 @@ def _add_membranes(scene: _Scene, count: int) -> None:
         cap = membranes.draw_cap(scene.rng, scene.low, scene.high, size)
         scene.occupancy.caps.append(cap)
         membranes.render_cap(scene.density, cap, size)
+        if scene.params.lumen > 0:
+            membranes.render_lumen(scene.density, cap, scene.params.lumen)
+
+
+def _add_filaments(scene: _Scene, count: int) -> None:
+    size = scene.params.voxel_size
+    for i in range(count):
+        kind = 'actin' if (i + scene.rng.integers(2)) % 2 else 'microtubule'
+        filament = crowding.draw_filament(
+            scene.rng, scene.low, scene.high, size, kind
+        )
+        radius = crowding.filament_radius(kind, size)
+        # Particles keep clear of the filament: its axis, sampled about
+        # every radius, joins the occupied spheres.
+        every = max(1, int(radius))
+        scene.occupancy.add_many(filament.points[::every], radius)
+        crowding.render_filament(scene.density, filament, size)
 
 
 def _add_gold(scene: _Scene, count: int) -> pd.DataFrame:

@@ -100,6 +100,12 @@ class Occupancy:
         self.centres = np.vstack([self.centres, centre])
         self.radii = np.append(self.radii, radius)
 
+    def add_many(self, centres: np.ndarray, radius: float) -> None:
+        """Record spheres of one ``radius`` at (N, 3) ``centres``."""
+        centres = np.reshape(centres, (-1, 3))
+        self.centres = np.vstack([self.centres, centres])
+        self.radii = np.append(self.radii, np.full(len(centres), radius))
+
     def fits(self, points: np.ndarray, radius: float) -> np.ndarray:
         """Return which (N, 3) ``points`` leave room for ``radius``."""
         ok = np.ones(len(points), dtype=bool)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,10 +15,11 @@ from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import atomic_dir, write_text
 from napari_cryopick.io.copick_json import write_kaggle_overlay
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
-from napari_cryopick.simulate.params import PhantomLook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from napari_cryopick.simulate.params import PhantomLook
 
 #: The folder name the Kaggle data uses, although the stores' metadata
 #: says :data:`CZII_VOXEL_SIZE` (DESIGN §4): the simulator mimics both.
@@ -38,11 +39,15 @@ class SimulationSettings:
     seed : int
         Random seed; run ``i`` uses the seed sequence ``(seed, i)``.
     random_look : bool
-        Draw a new look per run instead of the CZII-like default.
+        Draw a new look per run instead of the CZII-like default (the
+        same as ``look_name='random'``).
     voxel_size : float
         Å per voxel written in the stores' metadata.
     look : PhantomLook, optional
         One fixed look for every run (overrides ``random_look``).
+    look_name : str
+        One of :data:`~napari_cryopick.simulate.looks.LOOKS`: the kind of
+        tomogram, scene and look (crowded, noisy, empty...).
     """
 
     runs: int = 1
@@ -51,6 +56,18 @@ class SimulationSettings:
     random_look: bool = False
     voxel_size: float = CZII_VOXEL_SIZE
     look: PhantomLook | None = None
+    look_name: str = 'czii'
+
+
+def spacing_folder(voxel_size: float) -> str:
+    """Return the run's voxel-spacing folder name.
+
+    The CZII size keeps the Kaggle data's ``VoxelSpacing10.000``; any
+    other size is written as copick does, three decimals.
+    """
+    if abs(voxel_size - 10.012444) < 1e-6:
+        return SPACING_FOLDER
+    return f'VoxelSpacing{voxel_size:.3f}'
 
 
 def run_names(settings: SimulationSettings) -> list[str]:
@@ -105,27 +122,20 @@ def write_simulated_project(
 
 
 def _simulate(settings: SimulationSettings, index: int, run: str):
-    from napari_cryopick.simulate.phantom import (
-        PhantomParams,
-        simulate_tomogram,
-    )
+    from napari_cryopick.simulate.looks import look_params
+    from napari_cryopick.simulate.phantom import simulate_tomogram
 
     rng = np.random.default_rng([settings.seed, index])
-    look = settings.look
-    if look is None:
-        look = (
-            PhantomLook.random(rng)
-            if settings.random_look
-            else (PhantomLook())
-        )
-    params = PhantomParams(
-        shape=tuple(settings.shape), voxel_size=settings.voxel_size, look=look
-    )
+    name = 'random' if settings.random_look else settings.look_name
+    params = look_params(name, rng, settings.shape, settings.voxel_size)
+    if settings.look is not None:
+        params = replace(params, look=settings.look)
     return simulate_tomogram(params, rng, run=run)
 
 
 def _write_run(root: Path, run: str, phantom, settings) -> None:
-    store = root / 'static' / 'ExperimentRuns' / run / SPACING_FOLDER
+    store = root / 'static' / 'ExperimentRuns' / run
+    store = store / spacing_folder(settings.voxel_size)
     write_ome_zarr(
         store / 'denoised.zarr', phantom.volume, settings.voxel_size
     )
