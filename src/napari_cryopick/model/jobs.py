@@ -131,13 +131,13 @@ def cached_model(path: Path | tuple[Path, ...] | None):
     averaged, which must share classes and grid; the first model's
     thresholds apply.
     """
-    from napari_cryopick.model.checkpoint import bundled_checkpoint
+    from napari_cryopick.model.checkpoint import resolve_checkpoint
 
     if isinstance(path, tuple | list):
         if len(path) > 1:
             return _ensemble([cached_model(p) for p in path])
         path = path[0] if path else None
-    path = Path(path or bundled_checkpoint())
+    path = resolve_checkpoint(path)
     stamp = path.stat().st_mtime_ns if path.is_file() else None
     return _loaded(str(path), stamp)
 

@@ -426,9 +426,11 @@ def train_recipe(
         with open(history_file, 'a') as handle:
             handle.write(json.dumps(entry) + '\n')
         log.info(
-            'step %d: validation F4 %.4f %s, empty picks %s',
+            'step %d: validation F4 %.4f (%.4f before the empty bound) '
+            '%s, empty picks %s',
             step,
             result.score,
+            result.unbounded,
             _rounded(result.per_look),
             result.empty_picks,
         )

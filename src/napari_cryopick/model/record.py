@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_cryopick.errors import input_error
@@ -23,6 +22,8 @@ from napari_cryopick.io.atomic import check_path, write_text
 from napari_cryopick.io.names import sanitize_name
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from napari_cryopick.model.jobs import PredictOptions
 
 FORMAT = 'napari-cryopick-predict-record'
@@ -170,13 +171,13 @@ def check_runs(options: PredictOptions, runs, classes) -> None:
 
 
 def _checkpoints(model) -> list[Path]:
-    from napari_cryopick.model.checkpoint import bundled_checkpoint
+    from napari_cryopick.model.checkpoint import resolve_checkpoint
 
     if isinstance(model, tuple | list):
         paths = list(model)
     else:
         paths = [model] if model else []
-    return [Path(p) for p in paths] or [bundled_checkpoint()]
+    return [resolve_checkpoint(p) for p in paths or [None]]
 
 
 def _model_entry(path: Path) -> dict:
