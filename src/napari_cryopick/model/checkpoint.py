@@ -139,6 +139,19 @@ class ModelCard:
         return None if value is None else float(value)
 
 
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """Return the file a ``--model`` value names.
+
+    ``None`` is the bundled model; a shipped model's short name (``v1``)
+    is its file inside the package, unless a file of that name exists.
+    """
+    if path is None:
+        return bundled_checkpoint()
+    if str(path) in SHIPPED and not Path(path).exists():
+        return named_checkpoint(str(path))
+    return Path(path)
+
+
 def named_checkpoint(name: str) -> Path:
     """Return the path of a shipped model by its short name (``v1``).
 
@@ -305,9 +318,7 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedModel:
     """
     from safetensors.torch import load_file
 
-    if path is not None and str(path) in SHIPPED and not Path(path).exists():
-        path = named_checkpoint(str(path))
-    path = _existing(path or bundled_checkpoint())
+    path = _existing(resolve_checkpoint(path))
     card = read_card(path)
     try:
         network = build_network(card.network)
