@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_cryopick.model.config import NetworkConfig
-from napari_cryopick.model.recipe import Recipe, train_recipe
+from napari_cryopick.model.recipe import Recipe, retune, train_recipe
 from napari_cryopick.simulate.looks import LOOKS
 
 
@@ -120,7 +120,10 @@ def main(argv=None) -> int:
     command = ' '.join(
         ['python scripts/train_bundled_model.py', *sys.argv[1:]]
     )
-    model = train_recipe(recipe, args.out, args.cache, command=command)
+    if args.tune_only:
+        model = retune(args.tune_only, recipe, args.out, args.cache, command)
+    else:
+        model = train_recipe(recipe, args.out, args.cache, command=command)
     logging.info(
         'best validation F4 %.4f: %s',
         model.card.record['validation']['score'],

@@ -16,9 +16,8 @@ pytest.importorskip('torch')
 
 def _tiny_recipe(checkpoint, steps: int) -> Recipe:
     from napari_cryopick.model.checkpoint import read_card
-    from napari_cryopick.model.config import NetworkConfig
 
-    network = NetworkConfig.from_dict(read_card(checkpoint)['network'])
+    network = read_card(checkpoint).network
     base = Recipe()
     return replace(
         base,

@@ -468,6 +468,46 @@ def train_recipe(
     return load_checkpoint(model.path)
 
 
+def retune(
+    checkpoint: str | Path,
+    recipe: Recipe,
+    out: str | Path,
+    cache: str | Path,
+    command: str = '',
+) -> LoadedModel:
+    """Re-tune a trained checkpoint's thresholds on the validation set.
+
+    For when peak scoring or the threshold rule changed after training:
+    the weights stay, the thresholds, validation figures and card are
+    redone, and the checkpoint is written to ``out/<recipe.name>``.
+    """
+    from napari_cryopick.model.checkpoint import load_checkpoint
+
+    model = load_checkpoint(checkpoint)
+    result = validate(model, validation_phantoms(recipe, Path(cache)), recipe)
+    card = model.card.to_dict()
+    card['name'] = recipe.name
+    card['thresholds'] = result.thresholds
+    card['validation'] = result.to_card()
+    card['validation']['retuned'] = command
+    out = Path(out)
+    path = save_checkpoint(
+        out / f'{recipe.name}.safetensors', model.network, card
+    )
+    (out / f'{recipe.name}.card.json').write_text(
+        json.dumps(card, indent=2) + '\n'
+    )
+    log.info(
+        're-tuned %s: F4 %.4f %s, empty picks %s; wrote %s',
+        checkpoint,
+        result.score,
+        _rounded(result.per_look),
+        result.empty_picks,
+        path,
+    )
+    return load_checkpoint(path)
+
+
 def _best_so_far(history_file: Path) -> dict:
     best = {'score': -1.0}
     if history_file.exists():
