@@ -66,10 +66,21 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=defaults.seed)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
+        '--device',
+        default='auto',
+        help='auto (a CUDA GPU when there is one), cpu, cuda',
+    )
+    parser.add_argument(
         '--channels',
         type=lambda text: tuple(int(c) for c in text.split(',')),
         default=NetworkConfig().channels,
         help='U-Net features per level (default 24,48,64,64)',
+    )
+    parser.add_argument(
+        '--tune-only',
+        metavar='CKPT',
+        help='only re-tune the thresholds of CKPT on the validation '
+        'phantoms, writing --out/--name',
     )
     parser.add_argument(
         '--init',
@@ -114,6 +125,7 @@ def main(argv=None) -> int:
             lr=args.lr,
             seed=args.seed,
             threads=args.threads,
+            device=args.device,
         ),
         init=init,
     )

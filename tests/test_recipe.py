@@ -37,7 +37,7 @@ def _tiny_recipe(checkpoint, steps: int) -> Recipe:
 @pytest.mark.slow
 def test_recipe_trains_writes_and_resumes(checkpoint, tmp_path, caplog):
     from napari_cryopick.model.checkpoint import load_checkpoint
-    from napari_cryopick.model.recipe import train_recipe
+    from napari_cryopick.model.recipe import retune, train_recipe
 
     out, cache = tmp_path / 'out', tmp_path / 'cache'
     train_recipe(_tiny_recipe(checkpoint, 2), out, cache, command='first')
@@ -62,6 +62,14 @@ def test_recipe_trains_writes_and_resumes(checkpoint, tmp_path, caplog):
     assert model.path == reloaded.path
     card_file = json.loads((out / 'tiny-v2.card.json').read_text())
     assert card_file['thresholds'] == card['thresholds']
+
+    # Re-tuning keeps the weights and redoes thresholds and validation.
+    recipe = replace(_tiny_recipe(checkpoint, 4), name='tiny-v2-retuned')
+    tuned = retune(out / 'tiny-v2.safetensors', recipe, out, cache, 'again')
+    assert tuned.card.name == 'tiny-v2-retuned'
+    assert tuned.card.record['validation']['retuned'] == 'again'
+    for key, value in tuned.network.state_dict().items():
+        assert (value == reloaded.network.state_dict()[key]).all()
 
 
 def test_empty_volumes_raise_thresholds():

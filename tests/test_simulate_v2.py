@@ -66,6 +66,17 @@ def test_pseudo_proteins_span_sizes_and_stay_protein_dense():
         assert box.min() >= 0
 
 
+def test_no_pseudo_protein_copies_a_class_to_pick():
+    from napari_cryopick.simulate.crowding import _kinds
+
+    # Shells at apo-ferritin's or the VLP's size, and round complexes at
+    # the ribosome's, would be unlabelled copies of picked classes.
+    assert 'hollow' in _kinds(80.0)
+    assert 'hollow' not in _kinds(130.0)
+    assert 'hollow' not in _kinds(300.0)
+    assert set(_kinds(300.0)) == {'elongated', 'dimer'}
+
+
 def test_filament_is_a_long_chain_of_density():
     rng = np.random.default_rng(1)
     volume = np.zeros(SHAPE, np.float32)

@@ -64,7 +64,7 @@ def pseudo_protein(
     """
     radius = diameter / 2.0
     sigma = rng.uniform(*_LUMP_SIGMA)
-    kind = rng.choice(('globular', 'elongated', 'hollow', 'dimer'))
+    kind = str(rng.choice(_kinds(diameter)))
     lumps = _lump_centres(rng, kind, radius, sigma)
     reach = int(np.ceil((radius + 2.0 * sigma) / voxel_size))
     size = 2 * reach + 1
@@ -78,6 +78,22 @@ def pseudo_protein(
         # Real proteins saturate at protein density where domains touch.
         box = np.float32(rng.uniform(0.6, 1.0)) * np.tanh(box / (0.6 * peak))
     return box.astype(np.float32)
+
+
+def _kinds(diameter: float) -> tuple[str, ...]:
+    """Shapes a pseudo-protein of ``diameter`` Å may take.
+
+    A crowd protein must not be a copy of a class to pick, or the labels
+    contradict the data: no hollow shells at apo-ferritin's or the
+    virus-like particle's size (those are above 100 Å), and nothing
+    round at the ribosome's (above 200 Å, only elongated or dimeric
+    complexes).
+    """
+    if diameter > 200.0:
+        return ('elongated', 'dimer')
+    if diameter > 100.0:
+        return ('globular', 'elongated', 'dimer')
+    return ('globular', 'elongated', 'hollow', 'dimer')
 
 
 def _lump_centres(rng, kind: str, radius: float, sigma: float) -> np.ndarray:
