@@ -103,8 +103,10 @@ def test_star_reader_and_writer_use_the_open_tomogram(
 
 def test_readers_claim_only_what_they_read(tmp_path):
     # npe2 picks readers by file name; napari shows its "Choose reader"
-    # dialog whenever two plugins claim a path. cryopick's patterns must
-    # not claim files napari's own reader opens (PNG, TIFF, ...).
+    # dialog whenever two plugins claim a path and the user's settings
+    # name neither (test_reader_choice.py). cryopick's patterns must not
+    # claim napari's image formats (PNG, NumPy, ...) beyond TIFF, which
+    # can be a tomogram.
     from npe2 import PluginManager
 
     pm = PluginManager.instance()
@@ -118,14 +120,14 @@ def test_readers_claim_only_what_they_read(tmp_path):
             path.write_bytes(b'')
         return {r.plugin_name for r in pm.iter_compatible_readers([path])}
 
-    for name in ('a.png', 'b.tif', 'c.npy', 'd.txt'):
+    for name in ('a.png', 'c.npy', 'd.txt', 'e.jpg'):
         assert 'napari-cryopick' not in plugins(name), name
     for name in ('t.mrc', 't.REC', 'p.json', 'p.star'):
         assert plugins(name) == {'napari-cryopick'}, name
-    # Folders and CSV are napari's too (documented: --plugin or a saved
-    # preference); cryopick's readers still take them.
-    assert plugins('x.zarr/') == {'napari-cryopick', 'napari'}
-    assert plugins('p.csv') == {'napari-cryopick', 'napari'}
+    # Folders, CSV and TIFF are napari's too: `cryopick readers` saves
+    # cryopick as the user's choice for them.
+    for name in ('x.zarr/', 'p.csv', 'b.tif', 'b.TIFF'):
+        assert plugins(name) == {'napari-cryopick', 'napari'}, name
 
 
 def test_sample_menu_entry_matches_the_docs():

@@ -1,7 +1,11 @@
 """napari readers: tomograms (OME-Zarr, MRC, projects) and picks.
 
 Readers sniff cheaply and return ``None`` for paths they do not own, so
-napari-ome-zarr and napari's built-ins keep theirs (STYLE §3.3).
+napari-ome-zarr and napari's built-ins keep theirs (STYLE §3.3). The one
+exception: a CSV or TIFF that is not picks or a tomogram goes to napari's
+own reader, since those patterns are napari's too and a user who made
+cryopick napari's choice for them (``cryopick readers``, or *Remember my
+choice* in napari's dialog) must still be able to open napari's files.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from napari_cryopick.io.star import is_particles_star
 
 def get_tomogram_reader(path):
     """Return a reader for a 3-D tomogram at ``path``, or ``None``."""
-    if isinstance(path, list) or not _looks_like_tomogram(Path(path)):
+    if isinstance(path, list):
         return None
-    return read_tomogram_layers
+    if _looks_like_tomogram(Path(path)):
+        return read_tomogram_layers
+    if Path(path).suffix.lower() in TIFF_SUFFIXES:
+        return _napari_reader(path)
+    return None
 
 
 def _looks_like_tomogram(path: Path) -> bool:
@@ -80,11 +88,20 @@ def get_picks_reader(path):
     path = Path(path)
     if path.suffix.lower() == '.json' and _is_picks_json(path):
         return read_picks_layers
-    if path.suffix.lower() == '.csv' and _is_picks_csv(path):
-        return read_picks_layers
+    if path.suffix.lower() == '.csv':
+        if _is_picks_csv(path):
+            return read_picks_layers
+        return _napari_reader(str(path))
     if path.suffix.lower() == '.star' and is_particles_star(path):
         return read_star_layers
     return None
+
+
+def _napari_reader(path: str):
+    # napari's own reader for its formats (a points CSV, a 2-D TIFF).
+    from napari_builtins.io import napari_get_reader
+
+    return napari_get_reader(path) if Path(path).is_file() else None
 
 
 def viewer_geometries() -> dict:

@@ -16,12 +16,13 @@ from napari_cryopick.cli import (
     export,
     finetune,
     predict,
+    readers,
     score,
     simulate,
 )
 from napari_cryopick.errors import CryopickError, OutputExistsError
 
-_COMMANDS = (simulate, predict, score, finetune, export, demo)
+_COMMANDS = (simulate, predict, score, finetune, export, demo, readers)
 
 
 def build_parser() -> argparse.ArgumentParser:
