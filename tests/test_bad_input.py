@@ -291,6 +291,10 @@ def test_a_folder_of_mrc_files(tmp_path, capsys, caplog, checkpoint):
     # Opened as one tomogram: says what it is and what to do.
     with pytest.raises(CryopickError, match='a folder of 2 tomograms'):
         open_tomogram(folder)
+    (folder / 'b.mrc').rename(tmp_path / 'b.mrc')
+    with pytest.raises(CryopickError, match=r'a folder of 1 tomogram \(a'):
+        open_tomogram(folder)
+    (tmp_path / 'b.mrc').rename(folder / 'b.mrc')
     # predict picks each file of it as a run.
     out = tmp_path / 'out'
     argv = ['predict', str(folder), '--out', str(out)]

@@ -1,6 +1,9 @@
 """``cryopick predict`` on a simulated project with a tiny checkpoint."""
 
+import io
 import json
+import re
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -374,3 +377,71 @@ def test_cross_class_suppression_on_request(project, checkpoint, tmp_path):
     record = tmp_path / 'one' / 'ExperimentRuns' / 'TS_sim_1' / '.cryopick'
     body = json.loads((record / 'cryopick_0.json').read_text())
     assert body['settings']['cross_class'] is True
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, and what a screen would show."""
+
+    def isatty(self):
+        return True
+
+    def screen(self) -> list[str]:
+        # Carriage returns overwrite, ESC[A moves up: enough of a terminal
+        # for tqdm's bars and the log lines tqdm writes above them.
+        lines, row, col = [''], 0, 0
+        for part in re.split(r'(\r|\n|\x1b\[A)', self.getvalue()):
+            if part == '\r':
+                col = 0
+            elif part == '\n':
+                row, col = row + 1, 0
+            elif part == '\x1b[A':
+                row = max(row - 1, 0)
+            else:
+                lines += [''] * (row + 1 - len(lines))
+                line = lines[row].ljust(col)
+                lines[row] = line[:col] + part + line[col + len(part) :]
+                col += len(part)
+        return [line.rstrip() for line in lines if line.strip()]
+
+
+def test_terminal_shows_runs_tiles_and_logs_apart(
+    project, checkpoint, tmp_path, monkeypatch, capsys, caplog
+):
+    import logging
+
+    caplog.set_level('INFO')  # as the command's basicConfig sets it
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    handler = logging.StreamHandler(terminal)  # what basicConfig makes
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        argv = ['predict', str(project), '--model', str(checkpoint)]
+        assert main([*argv, '--out', str(tmp_path / 'out')]) == 0
+    finally:
+        root.removeHandler(handler)
+    raw = terminal.getvalue()
+    # Within a run, a bar of its tiles named after the run.
+    assert re.search(r'TS_sim_1: +\d+%\|.*\| \d+/\d+ \[.*(tile/s|s/tile)', raw)
+    screen = terminal.screen()
+    # What is left: every run's log line whole, on a line of its own,
+    # and the one bar of runs, finished, last.
+    for run in ('TS_sim_1', 'TS_sim_2', 'TS_sim_3'):
+        (line,) = [s for s in screen if s.startswith(f'{run}: done')]
+        assert re.fullmatch(rf'{run}: done, \d+ particles? in \d+\.\d s', line)
+    bar = r'predict: 100%\|.*\| 3/3 \[.*(run/s|s/run)\]'
+    assert re.fullmatch(bar, screen[-1])
+    assert not any('tile' in line for line in screen)  # tile bars vanish
+    assert sum('|' in line for line in screen) == 1
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[0].split()[:2] == ['run', 'status']
+    assert summary[-1].startswith('runs: 3 done, 0 skipped, 0 failed in ')
+
+
+def test_no_bars_off_a_terminal(project, checkpoint, tmp_path, monkeypatch):
+    stream = io.StringIO()  # a log file, a batch job's output
+    monkeypatch.setattr(sys, 'stderr', stream)
+    argv = ['predict', str(project), '--model', str(checkpoint)]
+    assert main([*argv, '--out', str(tmp_path / 'out')]) == 0
+    assert '%|' not in stream.getvalue()
+    assert '\r' not in stream.getvalue()

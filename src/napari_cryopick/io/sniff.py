@@ -95,7 +95,8 @@ def check_tomogram(path: str | Path) -> Path:
             more = ', ...' if len(files) > 3 else ''
             raise input_error(
                 path,
-                f'a folder of {len(files)} tomograms ({shown}{more}), not '
+                f'a folder of {len(files)} tomogram{"s" * (len(files) != 1)} '
+                f'({shown}{more}), not '
                 'one tomogram: open one of them (cryopick predict takes the '
                 'folder and picks each)',
             )
