@@ -13,6 +13,7 @@ from napari_cryopick.io.ome_zarr import read_ome_zarr
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import open_tomogram
 from napari_cryopick.io.tiff import read_tiff
+from tests.conftest import TEST_DATA
 
 tifffile = pytest.importorskip('tifffile')
 
@@ -124,8 +125,8 @@ def test_voxel_size_override_on_every_reader(tmp_path):
 # --- TIFF -----------------------------------------------------------------
 
 
-def test_real_microtubule_tiffs(real_data):
-    folder = real_data / 'cylindra-microtubule-tomograms'
+def test_real_microtubule_tiffs():
+    folder = TEST_DATA / 'cylindra-microtubule-tomograms'
     for name, shape in (
         ('13pf_MT', (36, 206, 94)),
         ('14pf_MT', (44, 136, 84)),

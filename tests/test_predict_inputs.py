@@ -11,7 +11,7 @@ pytest.importorskip('torch')
 
 from napari_cryopick.cli import main  # noqa: E402
 from napari_cryopick.io.mrc import write_mrc  # noqa: E402
-from tests.conftest import picks_files  # noqa: E402
+from tests.conftest import TEST_DATA, picks_files  # noqa: E402
 
 
 def _volume(shape=(24, 48, 48)):
@@ -85,16 +85,17 @@ def test_too_coarse_is_refused_unless_forced_or_classes_fit(
     assert len(picks_files(out, 'coarse')) == 6
 
 
-def test_a_tiff_tomogram(tmp_path, checkpoint):
-    tifffile = pytest.importorskip('tifffile')
-    path = tmp_path / 'cells.tif'
-    tifffile.imwrite(
-        path,
-        (_volume() * 20 + 100).astype(np.uint8),
-        imagej=True,
-        resolution=(1 / 1.36, 1 / 1.36),
-        metadata={'axes': 'ZYX', 'unit': 'nm', 'spacing': 1.36},
-    )
+def test_a_real_tiff_tomogram(tmp_path, checkpoint):
+    # A real microtubule crop, ImageJ TIFF at 1.052 nm: resampled by
+    # 20.024888 / 10.52 onto the tiny model's grid, and the run's record
+    # says so.
+    tiff = TEST_DATA / 'cylindra-microtubule-tomograms' / '13pf_MT.tif'
     out = tmp_path / 'out'
-    assert _predict(out, path, model=checkpoint) == 0
-    assert len(picks_files(out, 'cells')) == 6
+    assert _predict(out, tiff, model=checkpoint) == 0
+    assert len(picks_files(out, '13pf_MT')) == 6
+    record = (
+        out / 'ExperimentRuns' / '13pf_MT' / '.cryopick' / 'cryopick_0.json'
+    )
+    grid = json.loads(record.read_text())['grid']
+    assert grid['factor_zyx'] == pytest.approx([20.024888 / 10.52] * 3)
+    assert grid['grid_shape_zyx'] == [19, 109, 50]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 IGNORE = 255
 
 
-def pick_voxels(table: pd.DataFrame, voxel_size, factor: int) -> np.ndarray:
+def pick_voxels(table: pd.DataFrame, voxel_size, factor) -> np.ndarray:
     """Return (N, 3) z, y, x positions of picks on a pyramid level grid.
 
     Parameters
@@ -32,8 +32,9 @@ def pick_voxels(table: pd.DataFrame, voxel_size, factor: int) -> np.ndarray:
         Picks (Å).
     voxel_size : float or sequence of 3 floats
         Level-0 voxel size in Å.
-    factor : int
-        Binning factor of the level (1 = level 0).
+    factor : float or sequence of 3 floats
+        Grid voxel over level-0 voxel (1 = level 0, 2 = level 1; any real
+        factor for a resampled grid), one value or (z, y, x).
     """
     xyz = table[['x', 'y', 'z']].to_numpy(float)
     return level0_to_level(angstrom_xyz_to_voxel_zyx(xyz, voxel_size), factor)
@@ -44,7 +45,7 @@ def sphere_labels(
     table: pd.DataFrame,
     classes: tuple[ParticleClass, ...],
     voxel_size,
-    factor: int = 1,
+    factor=1,
     fraction: float = 0.5,
     min_radius: float = 1.0,
     negatives: pd.DataFrame | None = None,
@@ -62,8 +63,8 @@ def sphere_labels(
         skipped.
     voxel_size : float or sequence of 3 floats
         Level-0 voxel size in Å.
-    factor : int
-        Binning factor of the grid relative to level 0.
+    factor : float or sequence of 3 floats
+        Grid voxel over level-0 voxel (see :func:`pick_voxels`).
     fraction : float
         Sphere radius as a fraction of the class radius.
     min_radius : float
@@ -78,7 +79,12 @@ def sphere_labels(
         uint8 labels.
     """
     labels = np.zeros(shape, dtype=np.uint8)
-    spacing = float(np.mean(np.broadcast_to(voxel_size, (3,)))) * factor
+    # Grid voxel in Å, averaged over axes (the factor may be per axis).
+    spacing = float(
+        np.mean(
+            np.broadcast_to(voxel_size, (3,)) * np.broadcast_to(factor, (3,))
+        )
+    )
     # Larger particles first, so a small one touching a large one keeps
     # its centre.
     order = sorted(range(len(classes)), key=lambda i: -classes[i].radius)
