@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from napari_cryopick.cli.predict import voxel_size_arg
 from napari_cryopick.model.messages import Progress
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def add_parser(commands) -> None:
     )
     parser.add_argument(
         '--voxel-size',
-        type=float,
+        type=voxel_size_arg,
         metavar='Å',
         help='level-0 voxel size in Å of the tomograms, overriding the '
         "files' (needed when a header says 0 or 1 Å)",

@@ -74,7 +74,7 @@ def add_parser(commands) -> None:
     )
     add(
         '--voxel-size',
-        type=float,
+        type=voxel_size_arg,
         metavar='Å',
         help="level-0 voxel size in Å, overriding the file's (needed when "
         'a header says 0 or 1 Å, or a TIFF has none)',
@@ -131,6 +131,17 @@ def add_parser(commands) -> None:
         help='submit the runs to an existing Dask scheduler',
     )
     parser.set_defaults(run=run)
+
+
+def voxel_size_arg(text: str) -> float:
+    """Parse ``--voxel-size``: a finite positive number of Å."""
+    import argparse
+    import math
+
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f'must be positive Å, not {text}')
+    return value
 
 
 def _score(text: str) -> float:

@@ -277,39 +277,45 @@ class _SlabPicks:
 
     def __call__(self, probs, axis: int, lo: int, hi: int) -> None:
         last = hi >= self.shape[axis]
-        region = probs
-        if self.tail is not None:
-            region = np.concatenate([self.tail, probs], axis=axis + 1)
         start = self.tail_lo
         end = None if last else hi - self.margin
-        if end is not None and end <= self.kept:
-            self._keep_tail(region, axis, start, hi)
-            return
+        search = end is None or end > self.kept
+        first, stop = self.kept, np.inf if end is None else end
+        if search and not last:
+            self.kept = end
+        keep_from = max(start, self.kept - self.margin)
         offset = np.zeros(3)
         offset[axis] = start
-        first = self.kept
-        stop = np.inf if end is None else end
 
         def keep(centres):
             along = centres[:, axis] + 0.5
             return (along >= first) & (along < stop)
 
-        self.found.append(
-            _picks(region, self.classes, *self.args, offset=offset, keep=keep)
-        )
-        if last:
-            return
-        self.kept = end
-        self._keep_tail(region, axis, start, hi)
-        if self.partial is not None:
+        # One class at a time: a slab of every class at once is the
+        # largest array of the whole run (6 x 72 x 700 x 700 floats for
+        # a 400 x 1400 x 1400 tomogram).
+        tail = []
+        for i, cls in enumerate(self.classes):
+            region = probs[i]
+            if self.tail is not None:
+                region = np.concatenate([self.tail[i], region], axis=axis)
+            if search:
+                self.found.append(
+                    _picks(
+                        region[None],
+                        (cls,),
+                        *self.args,
+                        offset=offset,
+                        keep=keep,
+                    )
+                )
+            if not last:
+                index = [slice(None)] * 3
+                index[axis] = slice(keep_from - start, hi - start)
+                tail.append(region[tuple(index)].copy())
+        self.tail, self.tail_lo = tail, keep_from
+        if search and not last and self.partial is not None:
             self.partial(pk.concat(self.found))
-
-    def _keep_tail(self, region, axis: int, start: int, hi: int) -> None:
-        lo = max(start, self.kept - self.margin)
-        index = [slice(None)] * region.ndim
-        index[axis + 1] = slice(lo - start, hi - start)
-        self.tail = region[tuple(index)].copy()
-        self.tail_lo = lo
 
     def table(self) -> pd.DataFrame:
         """All picks found, every slab: by class, highest score first."""
