@@ -86,6 +86,8 @@ def test_finetune_lowers_loss_and_writes_a_checkpoint(base, project, tmp_path):
     assert card['finetune']['steps_done'] == 12
     assert card['finetune']['runs'] == ['TS_sim_1']
     assert card['finetune']['device'] == str(resolve_device('auto'))
+    grid = card['finetune']['grid']['TS_sim_1']  # the stored 20 Å level
+    assert (grid['level'], grid['factor_zyx']) == (1, [2.0, 2.0, 2.0])
     assert 0 <= card['finetune']['before'] <= 1
     assert 0 <= card['finetune']['after'] <= 1
     # The starting model is left as it was.

@@ -414,6 +414,11 @@ def _card(model: LoadedModel, runs, settings) -> dict:
             sum(len(r.negatives) for r in runs if r.negatives is not None)
         ),
         'settings': asdict(settings),
+        # How each run reached the model's grid (level, real factors).
+        'grid': {
+            r.tomogram.run: plan_grid(r.tomogram, model.voxel_size).to_dict()
+            for r in runs
+        },
         'device': describe(resolve_device(settings.train.device)),
         'steps_done': 0,
     }
