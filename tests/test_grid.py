@@ -1,6 +1,7 @@
 """Any voxel size onto the model's grid, streamed, and picks back in Å."""
 
 import tracemalloc
+from dataclasses import replace
 
 import dask.array as da
 import numpy as np
@@ -237,14 +238,20 @@ def test_streaming_gives_the_same_picks_as_the_whole_grid(
     centres = [(300 + 90 * i, 200 + 150 * i, 150 + 80 * i) for i in range(5)]
     volume = _blobs((60, 70, 70), voxel, centres)
     tomogram = _tomogram(volume, voxel, tmp_path)
-    whole = predict_tomogram(tomogram, _model(tmp_path), SETTINGS)
+    settings = replace(SETTINGS, classes=('ribosome', 'apo-ferritin'))
+    whole = predict_tomogram(tomogram, _model(tmp_path), settings)
     monkeypatch.setattr(grid_module, 'WHOLE_GRID_BYTES', 10_000)
     monkeypatch.setattr(grid_module, 'SLAB_BYTES', 50_000)
-    streamed = predict_tomogram(tomogram, _model(tmp_path), SETTINGS)
+    streamed = predict_tomogram(tomogram, _model(tmp_path), settings)
     assert len(whole) == len(streamed) == 5
-    a = whole[['x', 'y', 'z']].to_numpy()
-    b = streamed[['x', 'y', 'z']].to_numpy()
-    assert np.abs(np.sort(a, axis=0) - np.sort(b, axis=0)).max() < 1.0
+    columns = ['x', 'y', 'z', 'prob_ribosome', 'prob_apo-ferritin']
+    a = whole.sort_values('x')[columns].to_numpy()
+    b = streamed.sort_values('x')[columns].to_numpy()
+    assert np.abs(a[:, :3] - b[:, :3]).max() < 1.0
+    # Every class's probability at a pick, sampled across tail and slab.
+    assert np.abs(a[:, 3:] - b[:, 3:]).max() < 1e-3
+    assert (a[:, 3] > 0.5).all()
+    assert (a[:, 4] < 0.5).all()
 
 
 @pytest.mark.slow

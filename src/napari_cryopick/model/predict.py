@@ -220,24 +220,64 @@ def probabilities_to_picks(
     DataFrame
         Picks of every class, origin ``model``.
     """
-    return _picks(probs, classes, tomogram, factor, settings)
+    return _picks(_Region(probs), classes, tomogram, factor, settings)
 
 
-def _picks(probs, classes, tomogram, factor, settings, offset=0, keep=None):
+class _Region:
+    """Per-class probabilities: a kept tail, then a slab, along ``axis``.
+
+    Neither is concatenated for every class at once (6 x 72 x 700 x 700
+    floats for a 400 x 1400 x 1400 tomogram would be the run's largest
+    array): :meth:`of` joins one class's, :meth:`at` samples every class
+    at given voxels.
+    """
+
+    def __init__(self, probs, tail=None, axis: int = 0):
+        self.probs = probs
+        self.tail = tail
+        self.axis = axis
+        self.cut = 0 if tail is None else tail[0].shape[axis]
+
+    def of(self, i: int) -> np.ndarray:
+        """Return class ``i``'s probabilities over tail and slab."""
+        if self.tail is None:
+            return self.probs[i]
+        return np.concatenate([self.tail[i], self.probs[i]], axis=self.axis)
+
+    def at(self, voxels: np.ndarray) -> np.ndarray:
+        """Return (C, N) probabilities of every class at (N, 3) voxels."""
+        along = voxels[:, self.axis]
+        out = np.empty((len(self.probs), len(voxels)), np.float32)
+        for part, rows, shift in (
+            (self.tail, along < self.cut, 0),
+            (self.probs, along >= self.cut, self.cut),
+        ):
+            if part is None or not rows.any():
+                continue
+            index = voxels[rows].copy()
+            index[:, self.axis] -= shift
+            for i in range(len(self.probs)):
+                out[i, rows] = part[i][tuple(index.T)]
+        return out
+
+
+def _picks(region, classes, tomogram, factor, settings, offset=0, keep=None):
     """Return the peaks of each class as picks.
 
-    ``offset`` is the grid index of ``probs[:, 0, 0, 0]``; ``keep``,
-    given centres, returns a mask of those to keep.
+    ``region`` is a :class:`_Region`; ``offset`` is the grid index of its
+    first voxel; ``keep``, given centres, returns a mask of those to keep.
     """
     tables = []
     grid_voxel = float(np.max(np.multiply(tomogram.scales[0], factor)))
-    for cls, prob in zip(classes, probs, strict=True):
+    for i, cls in enumerate(classes):
+        prob = region.of(i)
         centres, scores = find_peaks(prob, cls.radius / grid_voxel, settings)
         # Every class's probability at the pick: why it was made.
         voxel = np.clip(
             np.round(centres).astype(int), 0, np.subtract(prob.shape, 1)
         )
-        seen = probs[(slice(None), *voxel.T)]
+        del prob
+        seen = region.at(voxel)
         centres = centres + offset
         if keep is not None:
             mask = keep(centres)
@@ -272,50 +312,41 @@ class _SlabPicks:
         self.partial = partial
         self.found = []
         self.kept = 0  # picks before this grid index are reported
-        self.tail = None  # final probabilities from kept - margin
+        self.tail = None  # per class, final probabilities from tail_lo
         self.tail_lo = 0
 
     def __call__(self, probs, axis: int, lo: int, hi: int) -> None:
         last = hi >= self.shape[axis]
         start = self.tail_lo
         end = None if last else hi - self.margin
-        search = end is None or end > self.kept
-        first, stop = self.kept, np.inf if end is None else end
-        if search and not last:
-            self.kept = end
-        keep_from = max(start, self.kept - self.margin)
-        offset = np.zeros(3)
-        offset[axis] = start
+        region = _Region(probs, self.tail, axis)
+        if end is None or end > self.kept:
+            first, stop = self.kept, np.inf if end is None else end
 
-        def keep(centres):
-            along = centres[:, axis] + 0.5
-            return (along >= first) & (along < stop)
+            def keep(centres):
+                along = centres[:, axis] + 0.5
+                return (along >= first) & (along < stop)
 
-        # One class at a time: a slab of every class at once is the
-        # largest array of the whole run (6 x 72 x 700 x 700 floats for
-        # a 400 x 1400 x 1400 tomogram).
-        tail = []
-        for i, cls in enumerate(self.classes):
-            region = probs[i]
-            if self.tail is not None:
-                region = np.concatenate([self.tail[i], region], axis=axis)
-            if search:
-                self.found.append(
-                    _picks(
-                        region[None],
-                        (cls,),
-                        *self.args,
-                        offset=offset,
-                        keep=keep,
-                    )
+            offset = np.zeros(3)
+            offset[axis] = start
+            self.found.append(
+                _picks(
+                    region, self.classes, *self.args, offset=offset, keep=keep
                 )
-            if not last:
-                index = [slice(None)] * 3
-                index[axis] = slice(keep_from - start, hi - start)
-                tail.append(region[tuple(index)].copy())
-        self.tail, self.tail_lo = tail, keep_from
-        if search and not last and self.partial is not None:
-            self.partial(pk.concat(self.found))
+            )
+            if last:
+                return
+            self.kept = end
+            if self.partial is not None:
+                self.partial(pk.concat(self.found))
+        # Keep the rows the next search needs as context, class by class.
+        keep_from = max(start, self.kept - self.margin)
+        index = [slice(None)] * 3
+        index[axis] = slice(keep_from - start, hi - start)
+        self.tail = [
+            region.of(i)[tuple(index)].copy() for i in range(len(probs))
+        ]
+        self.tail_lo = keep_from
 
     def table(self) -> pd.DataFrame:
         """All picks found, every slab: by class, highest score first."""
