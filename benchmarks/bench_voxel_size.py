@@ -7,7 +7,7 @@ same spot, so the ground-truth picks keep their Å. Each is written as an
 MRC file and picked by the bundled model in two ways:
 
 * ``gaussian``: what ``cryopick predict`` does (``model/grid.py``): a
-  Gaussian low-pass matched to the factor, then linear interpolation,
+  Gaussian low-pass matched to the factor, then cubic interpolation,
   streamed slab by slab;
 * ``fourier``: the whole volume Fourier-cropped onto the model's grid
   (shifted by the grid's half-voxel convention), as a reference that

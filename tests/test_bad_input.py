@@ -76,6 +76,35 @@ def _not_mrc(tmp):
     return path
 
 
+def _truncated_mrc(tmp):
+    from napari_cryopick.io.mrc import write_mrc
+
+    path = write_mrc(tmp / 'cut.mrc', np.zeros((8, 16, 16), 'f4'), 10.0)
+    path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
+def _mrc_longer_than_its_header(tmp):
+    from napari_cryopick.io.mrc import write_mrc
+
+    path = write_mrc(tmp / 'long.mrc', np.zeros((8, 16, 16), 'f4'), 10.0)
+    path.write_bytes(path.read_bytes() + bytes(100))
+    return path
+
+
+def _mrc_unset_voxel_size(tmp):
+    from napari_cryopick.io.mrc import write_mrc
+
+    return write_mrc(tmp / 'unset.mrc', np.zeros((8, 16, 16), 'f4'), 1.0)
+
+
+def _tiff_without_voxel_size(tmp):
+    tifffile = pytest.importorskip('tifffile')
+    path = tmp / 'stack.tif'
+    tifffile.imwrite(path, np.zeros((8, 16, 16), 'u1'))
+    return path
+
+
 def _nan_store(tmp):
     return write_ome_zarr(
         tmp / 'nan.zarr', np.full((16, 32, 32), np.nan), 10.0
@@ -171,6 +200,13 @@ TOMOGRAM_CASES = {
     '2-D array': (_flat_store, '3-D'),
     'not an MRC': (_not_mrc, 'MRC'),
     'NaN tomogram': (_nan_store, 'no finite value'),
+    'truncated MRC': (_truncated_mrc, 'truncated MRC file'),
+    'MRC longer than its header': (
+        _mrc_longer_than_its_header,
+        'disagrees with the file length',
+    ),
+    'MRC voxel size unset': (_mrc_unset_voxel_size, '--voxel-size'),
+    'TIFF without voxel size': (_tiff_without_voxel_size, '--voxel-size'),
     'unknown file': (_unknown_file, 'not a tomogram format cryopick reads'),
     'picks given as a tomogram': (_picks_as_tomogram, 'a picks file, not'),
 }

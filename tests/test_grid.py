@@ -350,3 +350,38 @@ def test_torch_threads_are_restored():
     )
     assert inside == [1]
     assert torch.get_num_threads() == before
+
+
+# --- a layer from another plugin ------------------------------------------
+
+
+def test_a_layer_from_another_plugin_is_picked_at_its_scale(tmp_path):
+    from napari.components import ViewerModel
+
+    from napari_cryopick.layers import picks_to_layer_data
+    from napari_cryopick.viewer.jobs import pick_job
+    from napari_cryopick.viewer.state import ViewerState
+
+    voxel = (13.6, 13.6, 13.6)
+    centres = np.array([[300.0, 530.0, 250.0], [620.0, 250.0, 230.0]])
+    volume = _blobs((36, 60, 80), voxel, centres)
+    viewer = ViewerModel()
+    # No cryopick metadata: only the layer's data, scale and name.
+    layer = viewer.add_image(volume, scale=voxel, name='lamella')
+    tomogram = ViewerState(viewer).tomogram_for(layer)
+    assert tomogram.run == 'lamella'
+    assert tomogram.scales == (voxel,)
+    job = pick_job(
+        tomogram, _model(tmp_path), None, SETTINGS.inference, ('ribosome',)
+    )
+    table = job(lambda message: None, lambda: False).table
+    table = table[table['score'] > 0.5]
+    assert len(table) == 2
+    found = table[['x', 'y', 'z']].to_numpy()
+    dist = np.linalg.norm(found[:, None] - centres[None], axis=2).min(0)
+    assert dist.max() < 13.6
+    # Shown on the layer's scale: voxel indices x scale are the Å.
+    (data, kwargs, _), *_ = picks_to_layer_data(table, tomogram.scales[0])
+    assert tuple(kwargs['scale']) == voxel
+    shown = np.asarray(data)[:, ::-1] * voxel
+    np.testing.assert_allclose(np.sort(shown, 0), np.sort(found, 0))

@@ -99,3 +99,4 @@ def test_a_real_tiff_tomogram(tmp_path, checkpoint):
     grid = json.loads(record.read_text())['grid']
     assert grid['factor_zyx'] == pytest.approx([20.024888 / 10.52] * 3)
     assert grid['grid_shape_zyx'] == [19, 109, 50]
+    assert grid['method'] == 'gaussian-cubic'

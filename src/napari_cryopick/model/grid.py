@@ -5,10 +5,11 @@ the bundled model), so a tomogram at 13.6 or 31.4 Å is resampled by its
 real factor, never by the nearest integer. Each axis is resampled by a
 sparse matrix that evaluates, at every grid voxel's centre, the input
 low-passed by a Gaussian matched to the factor (when shrinking) and
-linearly interpolated. The matrices act on z-slabs, so a tomogram of any
-size streams through a slab at a time (:class:`GridReader`), and the
-normalisation statistics come from a strided sample of grid rows
-(:func:`grid_stats`), never from the whole volume.
+interpolated by cubic convolution. The matrices act on z-slabs, so a
+tomogram of any size streams through a slab at a time
+(:class:`GridReader`), and the normalisation statistics come from a
+strided sample of grid rows (:func:`grid_stats`), never from the whole
+volume.
 
 The grid starts at the outer edge of the input's first voxel, so grid
 voxel ``i`` is centred on level-0 index ``i * factor + (factor - 1) / 2``
@@ -101,8 +102,16 @@ class GridPlan:
             'resample_zyx': list(self.step),
             'grid_shape_zyx': list(self.shape),
             'grid_voxel_size_zyx': list(self.voxel_size),
-            'method': 'gaussian-linear' if self.resampled else 'stored',
+            'method': _method(self.step),
         }
+
+
+def _method(step) -> str:
+    """Name the resampling :func:`resample_matrix` does for ``step``."""
+    if all(s == 1.0 for s in step):
+        return 'stored'
+    shrunk = any(_lowpass_sigma(s) > 0 for s in step)
+    return 'gaussian-cubic' if shrunk else 'cubic'
 
 
 def _fmt(values) -> str:
@@ -246,12 +255,18 @@ def resample_matrix(n_in: int, step: float, n_out: int):
     interp = sparse.csr_matrix(
         (vals.ravel(), (rows, cols.ravel())), shape=(n_out, n_in)
     )
-    sigma = math.sqrt(max(step * step - 1, 0.0) / 12)
-    if sigma > 0.05:
+    sigma = _lowpass_sigma(step)
+    if sigma > 0:
         interp = interp @ _gaussian_matrix(n_in, sigma)
     interp.sum_duplicates()
     interp.eliminate_zeros()
     return interp.astype(np.float32).tocsr()
+
+
+def _lowpass_sigma(step: float) -> float:
+    """Return the low-pass sigma (input voxels) for ``step``; 0: none."""
+    sigma = math.sqrt(max(step * step - 1, 0.0) / 12)
+    return sigma if sigma > 0.05 else 0.0
 
 
 def _keys_cubic(t: np.ndarray) -> np.ndarray:
