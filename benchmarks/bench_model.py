@@ -203,10 +203,16 @@ def nothing_to_pick(work: Path, model=None) -> dict:
     return results
 
 
-def noise_sweep(work: Path, runs: int, model=None) -> dict:
-    """Weighted F4 of the CZII-like look as its noise grows."""
+def noise_sweep(work: Path, runs: int, model=None, levels=SWEEP) -> dict:
+    """Weighted F4 of the CZII-like look as its noise grows.
+
+    Only ``levels`` are scored; each level keeps its seed (its place in
+    :data:`SWEEP`), so a partial sweep scores the same phantoms.
+    """
     looks = {
         f'noise-{noise:g}': replace(PhantomLook(), noise=noise)
+        if noise in levels
+        else None
         for noise in SWEEP
     }
     results = score_looks(work, looks, runs, 91_000, model)
@@ -305,6 +311,14 @@ def main() -> int:
         help='also score the CZII-like look at growing noise levels',
     )
     parser.add_argument(
+        '--sweep',
+        nargs='+',
+        type=float,
+        default=SWEEP,
+        choices=SWEEP,
+        help='the noise levels of --noise-sweep (default: all)',
+    )
+    parser.add_argument(
         '--predict-arg',
         action='append',
         default=[],
@@ -326,7 +340,9 @@ def main() -> int:
         info['v2_looks'] = v2_looks(args.work, args.runs, args.model)
         info['nothing_to_pick'] = nothing_to_pick(args.work, args.model)
     if args.noise_sweep:
-        info['noise_sweep'] = noise_sweep(args.work, args.runs, args.model)
+        info['noise_sweep'] = noise_sweep(
+            args.work, args.runs, args.model, args.sweep
+        )
     if args.accuracy_only:
         if args.json:
             write_text(args.json, json.dumps(info, indent=1, default=str))
