@@ -93,6 +93,14 @@ def add_parser(commands) -> None:
         'than the larger radius, keep the higher score (default: off; it '
         'cost F4 on noisy phantoms)',
     )
+    add(
+        '--signal-check',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='drop every pick of a tomogram where no pick stands out from '
+        'its own noise by 6 SD (pure noise, a failed reconstruction); '
+        'default: on',
+    )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
     add(
         '--device',
@@ -188,6 +196,7 @@ def run(args) -> int:
         classes=classes,
         allow_coarse=args.allow_coarse,
         cross_class=args.cross_class,
+        signal_check=args.signal_check,
         device=args.device,
         amp=args.amp,
     )

@@ -61,6 +61,7 @@ class PredictOptions:
     classes: tuple[str, ...] | None = None
     allow_coarse: bool = False
     cross_class: bool = False
+    signal_check: bool = True
     device: str = 'auto'
     amp: bool = False
 
@@ -211,6 +212,7 @@ def _predict(job: Job, options: PredictOptions, progress=None):
         chosen_classes,
         predict_tomogram,
     )
+    from napari_cryopick.model.signal import SignalCheck
 
     models = cached_model(options.model)
     model = models[0] if isinstance(models, list) else models
@@ -233,6 +235,7 @@ def _predict(job: Job, options: PredictOptions, progress=None):
         apply_thresholds=options.min_score is None,
         classes=options.classes,
         allow_coarse=options.allow_coarse,
+        signal=SignalCheck(enabled=options.signal_check),
     )
     table = predict_tomogram(tomogram, models, settings, progress=progress)
     if options.min_score is not None:

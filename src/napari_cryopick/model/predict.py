@@ -23,6 +23,7 @@ from napari_cryopick.model.infer import (
     stream_probabilities,
 )
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
+from napari_cryopick.model.signal import SignalCheck, nothing_stands_out
 from napari_cryopick.picks import apply_thresholds
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ class PickSettings:
         Names of the classes to pick (default: all the model's).
     allow_coarse : bool
         Pick a tomogram too coarse for its smallest class anyway.
+    signal : SignalCheck
+        Drop every pick of a tomogram where none stands out from the
+        tomogram's own noise (pure noise, a failed reconstruction).
     """
 
     inference: InferenceSettings = field(default_factory=InferenceSettings)
@@ -58,6 +62,7 @@ class PickSettings:
     apply_thresholds: bool = True
     classes: tuple[str, ...] | None = None
     allow_coarse: bool = False
+    signal: SignalCheck = field(default_factory=SignalCheck)
 
 
 def model_grid(tomogram: Tomogram, voxel_size: float):
@@ -184,6 +189,9 @@ def predict_tomogram(
     if not finished:
         return None
     table = slabs.table()
+    radii = {c.name: c.radius for c in classes}
+    if nothing_stands_out(table, reader, tomogram, settings.signal, radii):
+        table = table.iloc[:0]
     if settings.apply_thresholds:
         table = apply_thresholds(table, first.thresholds)
     return table
