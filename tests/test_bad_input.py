@@ -401,6 +401,8 @@ def test_every_option_has_help():
         if not action.help
     ]
     assert missing == []
+    for name, sub in commands.choices.items():
+        assert '--help' in sub.format_help(), name  # help text renders
     assert set(commands.choices) >= {
         'simulate',
         'predict',

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_cryopick._qt._device import DeviceChoice
 from napari_cryopick._qt._lossplot import LossPlot
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
@@ -56,6 +57,7 @@ class FinetuneWidget(CryopickWidget):
         self.steps = QSpinBox()
         self.steps.setRange(1, 100_000)
         self.steps.setValue(self.settings.train.steps)
+        self.device = DeviceChoice()
         self.out = QLineEdit(
             str(Path.cwd() / 'cryopick-finetuned.safetensors')
         )
@@ -72,6 +74,7 @@ class FinetuneWidget(CryopickWidget):
         row.addWidget(self.browse)
         form = QFormLayout()
         form.addRow('Steps', self.steps)
+        form.addRow('Device', self.device)
         form.addRow('Save as', row)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -110,6 +113,7 @@ class FinetuneWidget(CryopickWidget):
             self.settings.train,
             steps=self.steps.value(),
             threads=worker_threads(),
+            device=self.device.value(),
         )
         settings = replace(self.settings, train=train)
         job = finetune_job(state.model, run, self.out.text(), settings)

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryopick._qt._classes import ClassBoxes
+from napari_cryopick._qt._device import DeviceChoice
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._sliders import ThresholdSliders
@@ -70,6 +71,7 @@ class PickWidget(CryopickWidget):
         self.browse = QPushButton('Browse...')
         self.browse.clicked.connect(self._browse)
         self.tta = QCheckBox('Test-time augmentation (slower)')
+        self.device = DeviceChoice()
         self.classes = ClassBoxes()
         self._chosen = None  # the classes of the pick in flight
         self.checkpoint.editingFinished.connect(self._refresh_classes)
@@ -104,6 +106,7 @@ class PickWidget(CryopickWidget):
         row.addWidget(self.browse)
         form.addRow('Model', row)
         form.addRow('Classes', self.classes)
+        form.addRow('Device', self.device)
         form.addRow(self.tta)
         box = QGroupBox('Thresholds (score >= threshold is shown)')
         QVBoxLayout(box).addWidget(self.sliders)
@@ -189,7 +192,11 @@ class PickWidget(CryopickWidget):
         if chosen == ():
             self.progress.set_status('Choose at least one class.')
             return None
-        settings = replace(self.inference, tta=self.tta.isChecked())
+        settings = replace(
+            self.inference,
+            tta=self.tta.isChecked(),
+            device=self.device.value(),
+        )
         self._chosen = chosen
         return pick_job(tomogram, model, path, settings, chosen)
 

@@ -37,8 +37,12 @@ def add_parser(commands) -> None:
         '--look',
         choices=tuple(LOOKS),
         default='czii',
+        # argparse formats help with %: the looks' '15 %' must be '%%'.
         help='kind of tomogram: '
-        + '; '.join(f'{name}: {text}' for name, text in LOOKS.items()),
+        + '; '.join(
+            f'{name}: {text}'.replace('%', '%%')
+            for name, text in LOOKS.items()
+        ),
     )
     parser.add_argument(
         '--voxel-size',
