@@ -29,8 +29,11 @@ def test_the_chosen_device_runs_the_pick_and_the_fine_tuning(
     # No GPU here: asking for one fails the pick with the command line's
     # reason, in the widget.
     pick.device.setCurrentText('cuda')
-    pick.pick()
-    wait_done(qtbot, pick, 300_000)
+    # (A failed job may also reach napari's exception hook: issue 17's
+    # GUI error path, tested there; only the widget's message is here.)
+    with qtbot.capture_exceptions():
+        pick.pick()
+        wait_done(qtbot, pick, 300_000)
     assert "device 'cuda' asked for" in pick.progress.status.text()
     pick.device.setCurrentText('cpu')
     pick.pick()
@@ -50,7 +53,8 @@ def test_the_chosen_device_runs_the_pick_and_the_fine_tuning(
     monkeypatch.setattr(finetune_widget, 'finetune_job', job)
     tune.device.setCurrentText('cpu')
     tune.out.setText(str(tmp_path / 'tuned.safetensors'))
-    tune.train()
-    wait_done(qtbot, tune)
+    with qtbot.capture_exceptions():
+        tune.train()
+        wait_done(qtbot, tune)
     assert asked == ['cpu']
     assert 'not trained in this test' in tune.progress.status.text()
