@@ -188,11 +188,19 @@ def test_tiff_without_voxel_size(tmp_path):
 
 
 def test_napari_reads_a_tiff_only_when_it_has_a_voxel_size(tmp_path):
-    from napari_cryopick._reader import get_tomogram_reader
+    from napari_builtins.io import napari_get_reader
+
+    from napari_cryopick._reader import (
+        get_tomogram_reader,
+        read_tomogram_layers,
+    )
 
     plain = tmp_path / 'plain.tif'
     tifffile.imwrite(plain, _data(np.uint8))
-    assert get_tomogram_reader(str(plain)) is None  # napari's own opens it
+    # Not a tomogram to cryopick: handed to napari's own TIFF reader.
+    reader = get_tomogram_reader(str(plain))
+    assert reader is not read_tomogram_layers
+    assert reader is napari_get_reader(str(plain))
     path = tmp_path / 'stack.tif'
     tifffile.imwrite(
         path,
