@@ -66,6 +66,13 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=defaults.seed)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
+        '--empty-picks',
+        type=float,
+        default=defaults.empty_picks,
+        help='picks of one class allowed per particle-free validation '
+        'volume when tuning thresholds (inf: no bound)',
+    )
+    parser.add_argument(
         '--device',
         default='auto',
         help='auto (a CUDA GPU when there is one), cpu, cuda',
@@ -118,6 +125,7 @@ def main(argv=None) -> int:
         validation_runs=args.val,
         val_every=args.val_every,
         seed=args.seed,
+        empty_picks=args.empty_picks,
         network=NetworkConfig(channels=args.channels),
         train_config=replace(
             defaults.train_config,

@@ -318,6 +318,8 @@ def bound_empty_picks(
         ``budget + 1``-th best pick of its class in the empty volumes.
     """
     out = dict(thresholds)
+    if not np.isfinite(budget):  # no bound: F4-optimal thresholds
+        return out
     allowed = int(np.floor(budget))
     for name, group in empty_found.groupby('particle_type'):
         scores = np.sort(group['score'].to_numpy())[::-1]
