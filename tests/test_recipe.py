@@ -95,6 +95,13 @@ def test_shipped_models_load_by_name():
 
     v1 = load_checkpoint('v1')
     assert v1.card.name == 'cryopick-czii-v1'
+    v2 = load_checkpoint('v2')
+    assert v2.card.name == 'cryopick-czii-v2'
+    assert v2.card.classes == v1.card.classes
+    # The card says how it was made and what it measured.
+    training = v2.card.to_dict()['training']
+    assert training['recipe']['look'] == 'mixed'
+    assert 'v2-crowded' in v2.card.to_dict()['benchmarks']['weighted_f4']
 
 
 def test_predict_takes_a_shipped_model_by_name(tmp_path):

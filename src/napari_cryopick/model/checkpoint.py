@@ -33,7 +33,10 @@ BUNDLED_NAME = 'cryopick-czii-v1.safetensors'
 
 #: The models shipped inside the package, by the short name that
 #: ``--model`` accepts.
-SHIPPED = {'v1': 'cryopick-czii-v1.safetensors'}
+SHIPPED = {
+    'v1': 'cryopick-czii-v1.safetensors',
+    'v2': 'cryopick-czii-v2.safetensors',
+}
 
 
 def bundled_checkpoint() -> Path:
@@ -147,7 +150,7 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
     """
     if path is None:
         return bundled_checkpoint()
-    if str(path) in SHIPPED and not Path(path).exists():
+    if str(path) in SHIPPED and not Path(path).is_file():
         return named_checkpoint(str(path))
     return Path(path)
 
