@@ -294,8 +294,13 @@ def test_finetune_command(base, project, tmp_path, caplog):
     assert card['negatives'] > 0
     argv = ['finetune', str(project), '--out', str(out), '--init', str(base)]
     argv += ['--runs', 'TS_sim_1', '--steps', '1', '--incomplete-labels']
-    assert main(argv) == 0
-    assert load_checkpoint(out).card.record['finetune']['negatives'] == 0
+    # --voxel-size overrides the store's: the card records the factor.
+    assert main([*argv, '--voxel-size', '11']) == 0
+    tuned = load_checkpoint(out).card
+    assert tuned.record['finetune']['negatives'] == 0
+    factor = tuned.record['finetune']['grid']['TS_sim_1']['factor_zyx']
+    assert factor == pytest.approx([tuned.voxel_size / 11] * 3)
+    assert card['grid']['TS_sim_1']['factor_zyx'] != factor
 
 
 def test_mined_negatives_are_the_unlabelled_proposals(

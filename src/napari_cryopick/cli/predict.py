@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -143,9 +144,6 @@ def add_parser(commands) -> None:
 
 def voxel_size_arg(text: str) -> float:
     """Parse ``--voxel-size``: a finite positive number of Å."""
-    import argparse
-    import math
-
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f'must be positive Å, not {text}')

@@ -116,7 +116,8 @@ def _voxel_size(path: Path, header: np.recarray) -> tuple[float, ...]:
             path,
             f'voxel size is unset in the MRC header ({unset[0]:g} Å: cell '
             f'{tuple(cell[::-1])} Å over grid {tuple(grid[::-1])}); give '
-            f'it with {VOXEL_SIZE_FLAG} Å',
+            f"it with {VOXEL_SIZE_FLAG} Å (in napari: the Open widget's "
+            'voxel size)',
         )
     # The header holds the cell in float32 (7 significant digits): 8.66 Å
     # over 64 voxels reads back as 8.659999847 and 17.2 over 6 as
