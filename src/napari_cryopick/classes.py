@@ -9,7 +9,7 @@ weight in the score and its display colour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from napari_cryopick.errors import input_error
@@ -158,3 +158,125 @@ def _class_from_object(path: Path, obj: dict) -> ParticleClass | None:
         pdb_id=obj.get('pdb_id'),
         metadata=metadata,
     )
+
+
+#: Colours given to new classes without one: distinct from the CZII
+#: colours and from each other (Okabe-Ito / Tol, colour-blind safe).
+NEW_CLASS_COLOURS: tuple[tuple[int, int, int, int], ...] = (
+    (230, 159, 0, 255),
+    (204, 121, 167, 255),
+    (86, 180, 233, 255),
+    (213, 94, 0, 255),
+    (240, 228, 66, 255),
+    (136, 34, 85, 255),
+    (68, 170, 153, 255),
+    (170, 68, 153, 255),
+)
+
+
+def check_class_name(name: str, source: str = '--class') -> str:
+    """Return ``name`` if it can name a copick object, else raise.
+
+    copick file names join user, session and object with underscores
+    (DESIGN §6), so an object name must have none; it must also be
+    non-empty and free of path separators and spaces.
+
+    Raises
+    ------
+    CryopickError
+        One line naming ``source`` and the bad name.
+    """
+    name = str(name)
+    bad = (
+        not name or any(ch in name for ch in '_/\\ \t') or name != name.strip()
+    )
+    if bad:
+        raise input_error(
+            source,
+            f'class name {name!r} must be non-empty, without underscores, '
+            'spaces or slashes (copick joins names with underscores)',
+        )
+    return name
+
+
+def parse_class_spec(text: str) -> ParticleClass:
+    """Parse ``NAME:RADIUS_Å[:COLOUR]`` as given to ``--class``.
+
+    The colour is ``#rrggbb`` or ``r,g,b`` (0-255); the label is 0 until
+    the class joins a model (:func:`extend_classes`).
+
+    Raises
+    ------
+    CryopickError
+        For a missing or non-positive radius, a bad name or colour.
+    """
+    parts = str(text).split(':')
+    if len(parts) not in (2, 3) or not parts[1].strip():
+        raise input_error(
+            f'--class {text}', 'expected NAME:RADIUS_Å (e.g. proteasome:85)'
+        )
+    name = check_class_name(parts[0].strip(), f'--class {text}')
+    try:
+        radius = float(parts[1])
+    except ValueError:
+        radius = float('nan')
+    if not radius > 0 or radius == float('inf'):
+        raise input_error(
+            f'--class {text}', f'radius {parts[1]!r} is not a positive Å value'
+        )
+    colour = (
+        parse_colour(parts[2], f'--class {text}') if len(parts) == 3 else None
+    )
+    return ParticleClass(name, 0, radius, color=colour or (0, 0, 0, 0))
+
+
+def parse_colour(text: str, source: str) -> tuple[int, int, int, int]:
+    """Return RGBA 0-255 from ``#rrggbb`` or ``r,g,b[,a]``."""
+    text = text.strip()
+    try:
+        if text.startswith('#') and len(text) == 7:
+            values = [int(text[i : i + 2], 16) for i in (1, 3, 5)]
+        else:
+            values = [int(v) for v in text.split(',')]
+    except ValueError:
+        values = []
+    if len(values) == 3:
+        values.append(255)
+    if len(values) != 4 or not all(0 <= v <= 255 for v in values):
+        raise input_error(source, f'colour {text!r} is not #rrggbb or r,g,b')
+    return tuple(values)
+
+
+def extend_classes(
+    known: tuple[ParticleClass, ...],
+    new: tuple[ParticleClass, ...],
+    source: str = '--class',
+) -> tuple[ParticleClass, ...]:
+    """Return ``new`` with labels and colours, checked against ``known``.
+
+    Labels follow the highest known label, in order; a class without a
+    colour (alpha 0) gets the next free one of :data:`NEW_CLASS_COLOURS`.
+
+    Raises
+    ------
+    CryopickError
+        If a new class has the name of a known one (a known class keeps
+        its radius: the model and the metric use it), or a name twice.
+    """
+    names = {c.name for c in known}
+    seen: set[str] = set()
+    label = max((c.label for c in known), default=0)
+    used = {c.color for c in known}
+    free = [c for c in NEW_CLASS_COLOURS if c not in used]
+    out = []
+    for cls in new:
+        check_class_name(cls.name, source)
+        if cls.name in names or cls.name in seen:
+            raise input_error(source, f'class {cls.name!r} is already known')
+        seen.add(cls.name)
+        label += 1
+        colour = cls.color
+        if colour[3] == 0:
+            colour = free.pop(0) if free else NEW_CLASS_COLOURS[label % 8]
+        out.append(replace(cls, label=label, color=colour))
+    return tuple(out)

@@ -196,9 +196,14 @@ class LoadedModel:
 
 
 def classes_to_card(classes) -> list[dict]:
-    """Serialise classes for a card."""
-    return [
-        {
+    """Serialise classes for a card.
+
+    A class's ``metadata`` (e.g. ``origin``: where a class added by
+    fine-tuning came from) is kept when it has any.
+    """
+    entries = []
+    for c in classes:
+        entry = {
             'name': c.name,
             'label': c.label,
             'radius': c.radius,
@@ -206,8 +211,10 @@ def classes_to_card(classes) -> list[dict]:
             'color': list(c.color),
             'pdb_id': c.pdb_id,
         }
-        for c in classes
-    ]
+        if c.metadata:
+            entry['metadata'] = copy.deepcopy(c.metadata)
+        entries.append(entry)
+    return entries
 
 
 def classes_from_card(card: dict) -> tuple[ParticleClass, ...]:
@@ -220,6 +227,7 @@ def classes_from_card(card: dict) -> tuple[ParticleClass, ...]:
             weight=float(c['weight']),
             color=tuple(int(v) for v in c['color']),
             pdb_id=c.get('pdb_id'),
+            metadata=dict(c.get('metadata') or {}),
         )
         for c in card['classes']
     )

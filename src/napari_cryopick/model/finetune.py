@@ -28,6 +28,11 @@ from napari_cryopick.model.checkpoint import (
     save_checkpoint,
 )
 from napari_cryopick.model.device import describe, resolve_device
+from napari_cryopick.model.finetune_sparse import (
+    click_thresholds,
+    paint_negatives,
+    plan_labels,
+)
 from napari_cryopick.model.grid import plan_grid
 from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.model.predict import (
@@ -36,11 +41,14 @@ from napari_cryopick.model.predict import (
     predict_tomogram,
 )
 from napari_cryopick.model.sampling import make_sample
+from napari_cryopick.model.sparse import SparseWeights
 from napari_cryopick.model.stages import Cancelled, Predictions
 from napari_cryopick.model.train import TrainConfig, train
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from napari_cryopick.classes import ParticleClass
 
 #: Fewest reference picks of a class needed to re-tune its threshold.
 MIN_PICKS_FOR_THRESHOLD = 5
@@ -93,6 +101,17 @@ class FinetuneSettings:
         than the starting model on the held-out runs. By default the
         better model is kept: ``out`` then holds the starting model and
         the fine-tuned one goes beside it (:func:`worse_path`).
+    classes : tuple of str, optional
+        The classes the labels cover (``--classes``); the model's other
+        classes are kept as they were (sparse labels). Default: every
+        class with a pick, the others kept.
+    incomplete : bool
+        The labels miss particles of their classes (a few clicks): no
+        mined negatives, unlabelled space only a weak negative, and the
+        thresholds of the labelled classes come from the clicks' scores.
+    sparse : SparseWeights
+        Weights of the sparse-label loss (negatives, unlabelled space,
+        keeping the other classes).
     """
 
     train: TrainConfig = field(
@@ -111,6 +130,34 @@ class FinetuneSettings:
     tune_share: float = 0.0
     mine_negatives: bool = True
     keep_worse: bool = False
+    classes: tuple[str, ...] | None = None
+    incomplete: bool = False
+    sparse: SparseWeights = field(default_factory=SparseWeights)
+
+
+#: Training for a class learnt from clicks: fewer steps (a teacher pass
+#: per step keeps the other classes, and 10 minutes is the budget on a
+#: 2-core CPU), patches mostly around the clicks.
+CLICKS_TRAIN = TrainConfig(
+    steps=300,
+    lr=1e-3,
+    warmup=20,
+    pick_fraction=0.6,
+    negative_fraction=0.2,
+    augment=FINETUNE_AUGMENT,
+)
+
+
+def click_settings(**changes) -> FinetuneSettings:
+    """Return the defaults for learning from a few clicks.
+
+    Labels incomplete (most particles unclicked), no mined negatives,
+    :data:`CLICKS_TRAIN`; ``changes`` override any field.
+    """
+    settings = FinetuneSettings(
+        train=CLICKS_TRAIN, incomplete=True, mine_negatives=False
+    )
+    return replace(settings, **changes)
 
 
 @dataclass
@@ -164,8 +211,15 @@ def finetune(
     held_out: list[LabelledRun] | None = None,
     progress: Callable[[object], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    definitions: tuple[ParticleClass, ...] = (),
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``runs`` and write a new checkpoint.
+
+    Labels that cover only some classes (``settings.classes``), miss
+    particles (``settings.incomplete``) or name a class the model lacks
+    take the sparse path (:mod:`napari_cryopick.model.finetune_sparse`):
+    new classes get their own output channel and the other classes are
+    kept as the starting model had them.
 
     Parameters
     ----------
@@ -187,18 +241,36 @@ def finetune(
     cancel : callable, optional
         Polled before each step and tile; the last saved checkpoint is
         kept (none when cancelled before training: ``steps`` is 0).
+    definitions : tuple of ParticleClass
+        Definitions of classes (``--class``, a copick config): where a
+        class new to the model gets its radius and colour.
 
     Returns
     -------
     FinetuneResult
         The checkpoint, its card and the before/after scores.
     """
-    _check_runs(model, runs)
+    plan = None
+    if _is_sparse(model, runs, settings):
+        plan = plan_labels(model, runs, settings.classes, definitions)
+    else:
+        _check_runs(model, runs)
     start = time.perf_counter()
     predictions = Predictions(progress, cancel, settings.train.device)
     for run in [*runs, *(held_out or [])]:
         predictions.know(model, run)
     try:
+        if plan is not None:
+            return _finetune_sparse(
+                model,
+                runs,
+                Path(out),
+                settings,
+                held_out,
+                predictions,
+                start,
+                plan,
+            )
         return _finetune(
             model, runs, Path(out), settings, held_out, predictions, start
         )
@@ -259,6 +331,172 @@ def _finetune(model, runs, out, settings, held_out, predict, start):
     return FinetuneResult(
         out, card, before, after, result.steps_done, False, seconds, worse
     )
+
+
+def _is_sparse(model, runs, settings) -> bool:
+    """Whether the labels take the sparse path (see :func:`finetune`)."""
+    if settings.classes is not None or settings.incomplete:
+        return True
+    names = {c.name for c in model.classes}
+    return any(not set(r.picks['particle_type']) <= names for r in runs)
+
+
+def _finetune_sparse(
+    model, runs, out, settings, held_out, predict, start, plan
+):
+    """Fine-tune on labels of some classes; keep the others (sparse path)."""
+    from napari_cryopick.model.newclass import add_classes
+    from napari_cryopick.model.sparse import sparse_objective
+
+    labelled = plan.labelled
+    runs = [_only(run, labelled) for run in runs]
+    held_out = [_only(run, labelled) for run in held_out or []]
+    origin = {
+        'runs': [r.tomogram.run for r in runs],
+        'labels': dict(plan.counts),
+        'incomplete': settings.incomplete,
+    }
+    tuned = add_classes(model, plan.new, origin)
+    if tuned is model:
+        tuned = copy.deepcopy(model)
+    before = None
+    if held_out:
+        found = predict(model, held_out, 'scoring the starting model')
+        before = _score_labelled(tuned, held_out, found, labelled)
+    if settings.mine_negatives and not settings.incomplete:
+        known = [n for n in labelled if n not in {c.name for c in plan.new}]
+        runs = [
+            with_mined_negatives(
+                model,
+                replace(
+                    run, proposals=_of(predict(model, [run], 'mining'), known)
+                ),
+            )
+            for run in runs
+        ]
+    card = _card(tuned, runs, settings)
+    card['finetune'].update(
+        classes=list(labelled),
+        new_classes=[c.name for c in plan.new],
+        labels=dict(plan.counts),
+    )
+
+    def save(step: int) -> None:
+        card['finetune']['steps_done'] = step
+        save_checkpoint(out, tuned.network, card)
+
+    channels = [
+        i + 1 for i, c in enumerate(tuned.classes) if c.name in labelled
+    ]
+    weights = settings.sparse
+    if not settings.incomplete:
+        weights = replace(weights, unlabelled=1.0)
+    objective = sparse_objective(
+        copy.deepcopy(model.network), channels, weights
+    )
+    save(0)
+    result = train(
+        tuned.network,
+        [_sparse_sample(tuned, run, settings) for run in runs],
+        settings.train,
+        progress=predict.progress,
+        cancel=predict.cancel,
+        on_checkpoint=save,
+        checkpoint_every=settings.checkpoint_every,
+        objective=objective,
+    )
+    tuned.network.eval()
+    if result.cancelled:
+        raise Cancelled(card, before)
+    try:
+        found = predict(tuned, runs, 'tuning the thresholds')
+        card['thresholds'] = _sparse_thresholds(
+            tuned, runs, found, labelled, settings
+        )
+        tuned.card = ModelCard.from_dict(card)
+        after = None
+        if held_out:
+            found = predict(tuned, held_out, 'scoring the fine-tuned model')
+            after = _score_labelled(tuned, held_out, found, labelled)
+    except Cancelled:
+        raise Cancelled(card, before) from None
+    card['finetune'].update(before=before, after=after)
+    save(result.steps_done)
+    worse = None
+    if not plan.new and _is_worse(before, after) and not settings.keep_worse:
+        worse = worse_path(out)
+        save_checkpoint(worse, tuned.network, card)
+        card = _kept_card(model, card, worse)
+        save_checkpoint(out, model.network, card)
+    seconds = time.perf_counter() - start
+    return FinetuneResult(
+        out, card, before, after, result.steps_done, False, seconds, worse
+    )
+
+
+def _only(run: LabelledRun, names) -> LabelledRun:
+    """``run`` with picks of the labelled classes only."""
+    return replace(run, picks=_of(run.picks, names))
+
+
+def _of(table, names):
+    if table is None:
+        return None
+    return table[table['particle_type'].isin(list(names))]
+
+
+def _sparse_thresholds(tuned, runs, found, labelled, settings) -> dict:
+    """Thresholds: the labelled classes' new ones, every other kept."""
+    thresholds = dict(tuned.thresholds)
+    if settings.incomplete:
+        clicks = pd.concat([r.picks for r in runs], ignore_index=True)
+        thresholds.update(
+            click_thresholds(found, clicks, tuned.classes, labelled)
+        )
+    elif settings.retune_thresholds:
+        parts = [(run, -np.inf) for run in runs]
+        tuned_all = _retune(tuned, parts, _of(found, labelled))
+        thresholds.update({n: tuned_all[n] for n in labelled})
+    return thresholds
+
+
+def _score_labelled(model, runs, found, names) -> float:
+    """Weighted F4 over the labelled classes (``model``'s thresholds)."""
+    from napari_cryopick.metric import score_picks
+
+    classes = tuple(c for c in model.classes if c.name in set(names))
+    found = pk.apply_thresholds(_of(found, names), model.thresholds)
+    truth = pd.concat([r.picks for r in runs], ignore_index=True)
+    return score_picks(truth, found, classes).score
+
+
+def _sparse_sample(model, run: LabelledRun, settings):
+    """Return a training sample whose negatives are painted NEGATIVE."""
+    from napari_cryopick.model.targets import pick_voxels
+
+    volume, factor = model_grid(run.tomogram, model.voxel_size)
+    fraction = model.card.radius_fraction or settings.fraction
+    voxel_size = run.tomogram.scales[0]
+    sample = make_sample(
+        volume,
+        run.picks,
+        model.classes,
+        voxel_size,
+        factor,
+        fraction,
+        run=run.tomogram.run,
+    )
+    if run.negatives is not None and len(run.negatives):
+        paint_negatives(
+            sample.labels,
+            run.negatives,
+            model.classes,
+            voxel_size,
+            factor,
+            fraction,
+        )
+        sample.negatives = pick_voxels(run.negatives, voxel_size, factor)
+    return sample
 
 
 def _retuned_score(tuned, runs, settings, held_out, predict, card):

@@ -101,6 +101,7 @@ def train(
     on_checkpoint: Callable[[int], None] | None = None,
     checkpoint_every: int = 0,
     state_file: str | Path | None = None,
+    objective=None,
 ) -> TrainResult:
     """Train ``network`` in place on patches of ``samples``.
 
@@ -126,6 +127,10 @@ def train(
         generators, step) after every ``on_checkpoint``; when the file
         exists, training resumes from it, so a long run killed half-way
         goes on where it stopped.
+    objective : torch.nn.Module, optional
+        ``objective(network, images, labels)`` returns the loss of a
+        batch (e.g. :func:`~napari_cryopick.model.sparse.sparse_objective`
+        for sparse labels); default: Dice + cross-entropy on the labels.
 
     Returns
     -------
@@ -148,7 +153,9 @@ def train(
         config.seed,
     )
     network.to(resolve_device(config.device))
-    loss_fn = _loss(network, config).to(_device_of(network))
+    if objective is None:
+        objective = _segmentation_objective(_loss(network, config))
+    loss_fn = objective.to(_device_of(network))
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -252,6 +259,21 @@ def _loss(network, config: TrainConfig):
     )
 
 
+def _segmentation_objective(loss):
+    """Wrap a loss of (logits, labels) as an objective of the network."""
+    import torch
+
+    class Segmentation(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.loss = loss
+
+        def forward(self, network, images, labels):
+            return self.loss(network(images), labels)
+
+    return Segmentation()
+
+
 def _out_channels(network) -> int:
     import torch
 
@@ -275,7 +297,7 @@ def _step(network, sampler, loss_fn, optimiser, config, generator) -> float:
     device = _device_of(network)
     images, labels = images.to(device), labels.to(device)
     optimiser.zero_grad(set_to_none=True)
-    loss = loss_fn(network(images), labels)
+    loss = loss_fn(network, images, labels)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
     optimiser.step()

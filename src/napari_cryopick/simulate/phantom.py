@@ -36,7 +36,11 @@ from napari_cryopick.simulate.render import add_template
 from napari_cryopick.simulate.templates import load_template
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
+
+    from napari_cryopick.simulate.templates import Template
 
 __all__ = ['Phantom', 'PhantomLook', 'PhantomParams', 'simulate_tomogram']
 
@@ -78,6 +82,7 @@ def simulate_tomogram(
     params: PhantomParams,
     seed: int | np.random.Generator,
     run: str = 'TS_0',
+    novel: Mapping[str, tuple[Template, int]] | None = None,
 ) -> Phantom:
     """Simulate a tomogram of CZII particles and its ground-truth picks.
 
@@ -89,6 +94,10 @@ def simulate_tomogram(
         Random seed (the same seed gives the same phantom) or source.
     run : str
         Run name written into the picks.
+    novel : mapping of str to (Template, int), optional
+        Particles of classes the simulator does not ship, by class name:
+        a density template and a count; placed with the CZII particles
+        and picked under that name (proteins a model never saw).
 
     Returns
     -------
@@ -112,6 +121,11 @@ def simulate_tomogram(
     _add_filaments(scene, params.filaments)
     gold = _add_gold(scene, extras['gold_beads'])
     picks = _add_particles(scene, counts)
+    if novel:
+        templates = {name: template for name, (template, _) in novel.items()}
+        numbers = {name: count for name, (_, count) in novel.items()}
+        found = _add_particles(scene, numbers, templates)
+        picks = concat([picks, found])
     albumin = _add_particles(scene, {'albumin': extras['albumin']})
     crowd = crowding.render_crowd(
         scene.density,
@@ -216,16 +230,21 @@ def _add_gold(scene: _Scene, count: int) -> pd.DataFrame:
     return scene.table(['gold-bead'] * count, centres)
 
 
-def _add_particles(scene: _Scene, counts: dict[str, int]) -> pd.DataFrame:
+def _add_particles(
+    scene: _Scene, counts: dict[str, int], templates=None
+) -> pd.DataFrame:
     size = scene.params.voxel_size
     names = [n for n in _ordered(counts) for _ in range(counts[n])]
     if not names:
         return empty_picks()
+
+    def template(name: str) -> Template:
+        if templates and name in templates:
+            return templates[name]
+        return load_template(name, size)
+
     radii = np.array(
-        [
-            (load_template(n, size).radius + PARTICLE_MARGIN) / size
-            for n in names
-        ]
+        [(template(n).radius + PARTICLE_MARGIN) / size for n in names]
     )
     order = np.argsort(-radii, kind='stable')
     centres = np.empty((len(names), 3))
@@ -234,9 +253,7 @@ def _add_particles(scene: _Scene, counts: dict[str, int]) -> pd.DataFrame:
     )
     rotations = Rotation.random(len(names), scene.rng).as_matrix()
     for name, centre, rotation in zip(names, centres, rotations, strict=True):
-        add_template(
-            scene.density, load_template(name, size), centre, rotation, size
-        )
+        add_template(scene.density, template(name), centre, rotation, size)
     return scene.table(names, centres, rotations)
 
 

@@ -188,3 +188,34 @@ def _extent_radius(density: np.ndarray, size: float) -> float:
     inside = np.argwhere(density > EXTENT_LEVEL * density.max())
     farthest = np.linalg.norm(inside - centre, axis=1).max()
     return float(farthest + 0.5) * size
+
+
+def template_from_density(
+    name: str, density: np.ndarray, voxel_size: float
+) -> Template:
+    """Make a :class:`Template` of any density (a protein not shipped).
+
+    Parameters
+    ----------
+    name : str
+        Class name the simulator picks it under.
+    density : ndarray
+        (z, y, x) density, protein ~1 (e.g.
+        :func:`~napari_cryopick.simulate.crowding.pseudo_protein`).
+    voxel_size : float
+        Å per voxel of ``density``.
+
+    Returns
+    -------
+    Template
+        Cropped, with its centre of mass and extent.
+    """
+    density = _crop(np.clip(np.asarray(density, np.float32), 0.0, None))
+    density.setflags(write=False)
+    return Template(
+        name=name,
+        density=density,
+        voxel_size=float(voxel_size),
+        centre=_centre_of_mass(density),
+        radius=_extent_radius(density, float(voxel_size)),
+    )

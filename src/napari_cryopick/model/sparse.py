@@ -1,0 +1,182 @@
+"""Learning from a few clicks: the loss of sparse, one-class labels.
+
+The usual labels of a new particle are a handful of clicks of one class
+in a tomogram full of unclicked particles of that class and of others.
+A full segmentation loss would call every unclicked particle background
+and make the model forget the classes nobody labelled. This loss asks
+three things of the network, voxel by voxel:
+
+* **positives** (spheres at the clicks): the clicked class, cross-entropy
+  averaged over the positive voxels of each class, so twenty clicks
+  weigh as much as the rest of the patch;
+* **negatives** (picks the user deleted or marked "not this"): none of
+  the labelled classes; and every other unlabelled voxel the same, with
+  the small weight ``unlabelled`` (positive-unlabelled learning: most
+  unlabelled space holds no particle of the class, some of it does);
+* **distillation**: the starting model's probabilities of every class
+  nobody labelled, kept where they were (KL divergence, with the
+  labelled classes merged into background on both sides, averaged over
+  all voxels and again over where the starting model sees those
+  classes): what the model knew about them, it keeps, and its confident
+  picks of them are negatives of the new class for free.
+
+Label codes in the target volume: 0 unlabelled, 1..C a positive of that
+output channel, :data:`NEGATIVE` "none of the labelled classes",
+:data:`~napari_cryopick.model.targets.IGNORE` nothing asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from napari_cryopick.model.targets import IGNORE
+
+#: Label code of a voxel known to hold none of the labelled classes.
+NEGATIVE = 254
+
+
+@dataclass(frozen=True)
+class SparseWeights:
+    """Weights of the terms of :class:`SparseObjective`.
+
+    Parameters
+    ----------
+    negative : float
+        Known negatives (deleted picks, "not this" marks).
+    unlabelled : float
+        Every other unlabelled voxel as a weak negative of the labelled
+        classes (1 when the labels are complete).
+    distill : float
+        Keeping the unlabelled classes as the starting model had them.
+    """
+
+    negative: float = 1.0
+    unlabelled: float = 0.2
+    distill: float = 1.0
+
+
+def sparse_objective(teacher, labelled, weights=SparseWeights()):  # noqa: B008
+    """Return the :class:`SparseObjective` module (torch imported lazily).
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module
+        The starting model's network (frozen, eval mode); its outputs are
+        the student's first channels.
+    labelled : sequence of int
+        Output channels the labels cover.
+    weights : SparseWeights
+        Term weights.
+    """
+    import torch
+
+    class SparseObjective(torch.nn.Module):
+        """``objective(network, images, labels) -> loss`` for :func:`train`."""
+
+        def __init__(self):
+            super().__init__()
+            self.teacher = teacher.eval()
+            for parameter in self.teacher.parameters():
+                parameter.requires_grad_(False)
+            self.labelled = sorted(int(c) for c in labelled)
+            self.weights = weights
+
+        def train(self, mode: bool = True):
+            # The teacher stays in eval mode whatever the student does.
+            super().train(mode)
+            self.teacher.eval()
+            return self
+
+        def forward(self, network, images, labels):
+            logits = network(images)
+            with torch.no_grad():
+                taught = self.teacher(images).float().softmax(dim=1)
+            return sparse_loss(
+                logits, labels, taught, self.labelled, self.weights
+            )
+
+    return SparseObjective()
+
+
+def sparse_loss(logits, labels, teacher_probs, labelled, weights):
+    """Return the sparse-label loss of one batch (see the module).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        (B, C, Z, Y, X) student logits.
+    labels : torch.Tensor
+        (B, 1, Z, Y, X) integer codes (see the module docstring).
+    teacher_probs : torch.Tensor or None
+        (B, T, Z, Y, X) starting model probabilities, T <= C (its
+        channels are the student's first T); None: no distillation.
+    labelled : list of int
+        Channels the labels cover.
+    weights : SparseWeights
+        Term weights.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
+    import torch
+
+    labels = labels[:, 0].long()
+    log_p = torch.log_softmax(logits.float(), dim=1)
+    channels = logits.shape[1]
+    total = logits.new_zeros(())
+    # Positives: mean cross-entropy per labelled class present.
+    for channel in labelled:
+        mask = labels == channel
+        if mask.any():
+            total = total + (-log_p[:, channel][mask]).mean()
+    # Negatives: -log(1 - p(any labelled class)).
+    p_labelled = log_p[:, labelled].exp().sum(dim=1).clamp(max=1 - 1e-6)
+    not_labelled = torch.log1p(-p_labelled)
+    known = labels == NEGATIVE
+    if known.any():
+        total = total - weights.negative * not_labelled[known].mean()
+    free = labels == 0
+    if free.any() and weights.unlabelled > 0:
+        total = total - weights.unlabelled * not_labelled[free].mean()
+    if teacher_probs is not None and weights.distill > 0:
+        keep = labels != IGNORE
+        total = total + weights.distill * _distill(
+            log_p, teacher_probs, labelled, channels, keep
+        )
+    return total
+
+
+def _distill(log_p, teacher, labelled, channels: int, keep):
+    """KL(teacher || student) over the unlabelled old classes.
+
+    Background, every labelled channel and every new channel form one
+    merged "other" class on both sides.
+    """
+    import torch
+
+    old = teacher.shape[1]
+    kept = [c for c in range(1, old) if c not in set(labelled)]
+    if not kept:
+        return log_p.new_zeros(())
+    merged = [c for c in range(channels) if c not in set(kept)]
+    student = torch.cat(
+        [
+            torch.logsumexp(log_p[:, merged], dim=1, keepdim=True),
+            log_p[:, kept],
+        ],
+        dim=1,
+    )
+    other = [c for c in merged if c < old]
+    target = torch.cat(
+        [teacher[:, other].sum(dim=1, keepdim=True), teacher[:, kept]], dim=1
+    ).clamp_min(1e-8)
+    kl = (target * (target.log() - student)).sum(dim=1)
+    if not keep.any():
+        return kl.mean() * 0.0
+    # Particles are a sliver of the voxels: a plain mean is background
+    # and lets the peaks of the old classes sag under their thresholds.
+    # The second term averages over where the teacher sees them.
+    kl, weight = kl[keep], (1.0 - target[:, 0])[keep]
+    return kl.mean() + (kl * weight).sum() / weight.sum().clamp_min(1.0)

@@ -1,0 +1,432 @@
+"""New particle classes from a few clicks: model, loss, command line.
+
+Tiny networks and small phantoms with a planted protein the simulator
+does not ship (a procedural pseudo-protein), so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+from napari_cryopick import picks as pk  # noqa: E402
+from napari_cryopick.classes import (  # noqa: E402
+    CZII_CLASSES,
+    CZII_VOXEL_SIZE,
+    ParticleClass,
+    parse_class_spec,
+)
+from napari_cryopick.cli import main  # noqa: E402
+from napari_cryopick.errors import CryopickError  # noqa: E402
+from napari_cryopick.io.copick_json import write_picks_json  # noqa: E402
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr  # noqa: E402
+from napari_cryopick.io.sources import open_tomogram  # noqa: E402
+from napari_cryopick.model.checkpoint import (  # noqa: E402
+    load_checkpoint,
+    save_checkpoint,
+)
+from napari_cryopick.model.config import NetworkConfig, build_network  # noqa: E402
+from napari_cryopick.model.finetune import (  # noqa: E402
+    FinetuneSettings,
+    LabelledRun,
+    finetune,
+)
+from napari_cryopick.model.newclass import add_classes  # noqa: E402
+from tests.conftest import TINY, tiny_card  # noqa: E402
+
+NOVEL = 'novel'
+FAST = FinetuneSettings(checkpoint_every=0, incomplete=True)
+FAST = replace(
+    FAST,
+    train=replace(
+        FAST.train, steps=6, batch_size=2, patch=(16, 32, 32), warmup=1
+    ),
+)
+
+
+def _proteasome(radius=80.0):
+    return ParticleClass('proteasome', 0, radius, color=(0, 0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    'network',
+    [
+        TINY,
+        NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=1),
+        NetworkConfig('segresnet', channels=(4,)),
+    ],
+    # DynUNet is left out: safetensors cannot save its shared tensors.
+    ids=['unet', 'residual-unet', 'segresnet'],
+)
+def test_a_new_class_keeps_the_old_outputs(network, tmp_path):
+    torch.manual_seed(1)
+    path = save_checkpoint(
+        tmp_path / 'm.safetensors',
+        build_network(network),
+        tiny_card(network=network.to_dict()),
+    )
+    model = load_checkpoint(path)
+    origin = {'runs': ['TS_1'], 'labels': {'proteasome': 7}}
+    wide = add_classes(model, (_proteasome(),), origin)
+    image = torch.randn(1, 1, 16, 32, 32)
+    with torch.no_grad():
+        old, new = model.network(image), wide.network(image)
+    assert new.shape[1] == old.shape[1] + 1
+    # The old channels' logits are exactly the starting model's...
+    assert torch.equal(new[:, : old.shape[1]], old)
+    # ...and their probabilities move by less than e**-12.
+    p_old, p_new = old.softmax(1), new.softmax(1)[:, : old.shape[1]]
+    assert float((p_old - p_new).abs().max()) < 1e-5
+    assert float(new.softmax(1)[:, -1].max()) < 1e-4
+    # The card names every class; the new one with colour and origin.
+    added = wide.classes[-1]
+    assert [c.name for c in wide.classes[:-1]] == [
+        c.name for c in CZII_CLASSES
+    ]
+    assert (added.name, added.label, added.radius) == ('proteasome', 7, 80.0)
+    assert added.color[3] == 255
+    assert added.color not in {c.color for c in CZII_CLASSES}
+    assert added.metadata['origin'] == {'parent': 'tiny', **origin}
+    # It all survives a save and a load.
+    again = load_checkpoint(
+        save_checkpoint(tmp_path / 'w.safetensors', wide.network, wide.card)
+    )
+    assert again.classes[-1].metadata['origin']['labels'] == {'proteasome': 7}
+    assert again.card.network.out_channels == network.out_channels + 1
+    # The starting model was left alone.
+    assert model.card.network.out_channels == network.out_channels
+
+
+def test_class_definitions_are_checked(checkpoint):
+    model = load_checkpoint(checkpoint)
+    assert parse_class_spec('proteasome:85').radius == 85.0
+    assert parse_class_spec('spike:60:#ff8000').color == (255, 128, 0, 255)
+    for bad in (
+        'proteasome',
+        'proteasome:',
+        'proteasome:-3',
+        'pro_teasome:80',
+        'proteasome:80:#zz0000',
+        ':80',
+    ):
+        with pytest.raises(CryopickError):
+            parse_class_spec(bad)
+    with pytest.raises(CryopickError, match='already known'):
+        add_classes(model, (replace(_proteasome(), name='ribosome'),))
+    with pytest.raises(CryopickError, match='too coarse'):
+        add_classes(model, (_proteasome(radius=20.0),))
+
+
+# -- a small phantom with a planted protein nobody ships -------------------
+
+
+def _novel_template():
+    from napari_cryopick.simulate.crowding import pseudo_protein
+    from napari_cryopick.simulate.templates import template_from_density
+
+    box = pseudo_protein(np.random.default_rng(7), 160.0, CZII_VOXEL_SIZE)
+    return template_from_density(NOVEL, box, CZII_VOXEL_SIZE)
+
+
+@pytest.fixture(scope='module')
+def phantoms(tmp_path_factory):
+    """Two 48 x 160 x 160 OME-Zarr tomograms, 14 novel proteins each."""
+    from napari_cryopick.simulate.params import PhantomLook, PhantomParams
+    from napari_cryopick.simulate.phantom import simulate_tomogram
+
+    root = tmp_path_factory.mktemp('novel')
+    template = _novel_template()
+    out = {}
+    for index, run in enumerate(('TS_a', 'TS_b')):
+        params = PhantomParams(
+            shape=(48, 160, 160),
+            counts={'ribosome': 3, 'apo-ferritin': 4},
+            albumin=0,
+            membranes=0,
+            gold_beads=0,
+            carbon_edge=False,
+            clutter=0.0,
+            slab=(0.05, 0.95),
+            look=PhantomLook(noise=0.2),
+        )
+        phantom = simulate_tomogram(
+            params, 100 + index, run=run, novel={NOVEL: (template, 14)}
+        )
+        store = root / run / 'VoxelSpacing10.000' / f'{run}.zarr'
+        write_ome_zarr(store, phantom.volume, CZII_VOXEL_SIZE)
+        out[run] = (store, phantom.picks)
+    return out, round(template.radius, 1)
+
+
+def _labelled(phantoms, run, clicks=None):
+    (stores, radius) = phantoms
+    store, truth = stores[run]
+    novel = truth[truth['particle_type'] == NOVEL]
+    if clicks is not None:
+        novel = novel.iloc[:clicks]
+    return LabelledRun(open_tomogram(store), novel), radius
+
+
+def _probability_at(model, tomogram, table, channel):
+    """Mean probability of ``channel`` at the picks of ``table``."""
+    from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
+    from napari_cryopick.model.normalize import normalize_volume
+    from napari_cryopick.model.predict import model_grid
+
+    volume, factor = model_grid(tomogram, model.voxel_size)
+    image = torch.from_numpy(normalize_volume(volume))[None, None]
+    with torch.no_grad():
+        probs = model.network(image).softmax(1)[0].numpy()
+    voxels = angstrom_xyz_to_voxel_zyx(pk.positions(table), tomogram.scales[0])
+    voxels = np.round(voxels / factor).astype(int)
+    voxels = np.clip(voxels, 0, np.array(probs.shape[1:]) - 1)
+    return probs, probs[(channel, *voxels.T)]
+
+
+@pytest.mark.slow
+def test_a_tiny_run_learns_a_planted_shape_from_sparse_clicks(
+    checkpoint, phantoms, tmp_path
+):
+    model = load_checkpoint(checkpoint)
+    run, radius = _labelled(phantoms, 'TS_a', clicks=6)
+    settings = replace(
+        FAST,
+        train=replace(FAST.train, steps=80, lr=3e-3, pick_fraction=0.7),
+    )
+    definitions = (ParticleClass(NOVEL, 0, radius),)
+    result = finetune(
+        model,
+        [run],
+        tmp_path / 'n.safetensors',
+        settings,
+        definitions=definitions,
+    )
+    tuned = load_checkpoint(result.path)
+    assert tuned.classes[-1].name == NOVEL
+    assert tuned.classes[-1].metadata['origin']['labels'] == {NOVEL: 6}
+    # On the other tomogram, none of whose particles was clicked: the
+    # novel proteins stand out from everything else.
+    store, truth = phantoms[0]['TS_b']
+    other = open_tomogram(store)
+    channel = len(tuned.classes)
+    probs, at_novel = _probability_at(
+        tuned, other, truth[truth['particle_type'] == NOVEL], channel
+    )
+    _, at_others = _probability_at(
+        tuned, other, truth[truth['particle_type'] != NOVEL], channel
+    )
+    assert np.median(at_novel) > 4 * max(np.median(at_others), 1e-3)
+    assert np.median(at_novel) > 10 * probs[channel].mean()
+    # Its threshold comes from the clicks and lies where they are found.
+    threshold = tuned.thresholds[NOVEL]
+    assert 0.05 <= threshold <= 0.9
+    assert threshold < np.median(at_novel)
+
+
+@pytest.mark.slow
+def test_classes_leaves_the_other_classes_alone(
+    checkpoint, phantoms, tmp_path
+):
+    model = load_checkpoint(checkpoint)
+    run, radius = _labelled(phantoms, 'TS_a', clicks=6)
+    definitions = (ParticleClass(NOVEL, 0, radius),)
+    settings = replace(FAST, train=replace(FAST.train, steps=25, lr=3e-3))
+    changes = {}
+    for distill in (1.0, 0.0):
+        sparse = replace(settings.sparse, distill=distill)
+        result = finetune(
+            model,
+            [run],
+            tmp_path / f'd{distill}.safetensors',
+            replace(settings, sparse=sparse, classes=(NOVEL,)),
+            definitions=definitions,
+        )
+        tuned = load_checkpoint(result.path)
+        # The other classes' thresholds are the starting model's.
+        for name, value in model.thresholds.items():
+            assert tuned.thresholds[name] == value
+        start, _ = _probability_at(model, run.tomogram, run.picks, 1)
+        after, _ = _probability_at(tuned, run.tomogram, run.picks, 1)
+        old = len(model.classes) + 1
+        changes[distill] = float(np.abs(after[1:old] - start[1:]).mean())
+    # Their outputs move, but less when they are distilled (the default).
+    assert changes[1.0] < 0.5 * changes[0.0]
+
+
+# -- the command line --------------------------------------------------------
+
+
+def _clicks_file(phantoms, run, folder, n=6):
+    labelled, _ = _labelled(phantoms, run, clicks=n)
+    (path,) = write_picks_json(labelled.picks, folder, 'me', '1')
+    return path
+
+
+@pytest.mark.slow
+def test_finetune_pairs_then_predict_writes_the_new_class(
+    checkpoint, phantoms, tmp_path, caplog
+):
+    caplog.set_level('INFO')
+    stores, radius = phantoms
+    clicks = _clicks_file(phantoms, 'TS_a', tmp_path / 'clicks')
+    out = tmp_path / 'nc.safetensors'
+    argv = [
+        'finetune',
+        '--tomogram',
+        str(stores['TS_a'][0]),
+        '--picks',
+        str(clicks),
+        '--class',
+        f'{NOVEL}:{radius}:#ff8000',
+        '--classes',
+        NOVEL,
+        '--incomplete-labels',
+        '--out',
+        str(out),
+        '--init',
+        str(checkpoint),
+        '--steps',
+        '3',
+    ]
+    assert main(argv) == 0
+    assert f'new class {NOVEL}: threshold' in caplog.text
+    card = load_checkpoint(out).card
+    assert card.classes[-1].color == (255, 128, 0, 255)
+    assert card.record['finetune']['new_classes'] == [NOVEL]
+    pred = tmp_path / 'pred'
+    argv = [
+        'predict',
+        str(stores['TS_b'][0]),
+        '--out',
+        str(pred),
+        '--model',
+        str(out),
+    ]
+    assert main(argv) == 0
+    picks_dir = pred / 'ExperimentRuns' / 'TS_b' / 'Picks'
+    assert any(p.name.endswith(f'_{NOVEL}.json') for p in picks_dir.iterdir())
+    config = json.loads((pred / 'copick_config.json').read_text())
+    assert NOVEL in [o['name'] for o in config['pickable_objects']]
+
+
+@pytest.mark.slow
+def test_finetune_a_copick_project_whose_config_adds_the_class(
+    checkpoint, phantoms, tmp_path
+):
+    from napari_cryopick.io.copick_config import copick_config
+
+    stores, radius = phantoms
+    static = tmp_path / 'static' / 'ExperimentRuns' / 'TS_a'
+    static.mkdir(parents=True)
+    (static / 'VoxelSpacing10.000').mkdir()
+    import shutil
+
+    shutil.copytree(
+        stores['TS_a'][0], static / 'VoxelSpacing10.000' / 'denoised.zarr'
+    )
+    overlay = tmp_path / 'overlay'
+    _clicks_file(phantoms, 'TS_a', overlay)
+    classes = (
+        *CZII_CLASSES,
+        ParticleClass(NOVEL, 7, radius, 1.0, (9, 9, 9, 255)),
+    )
+    config = copick_config(overlay, classes, static_root=tmp_path / 'static')
+    path = tmp_path / 'copick_config.json'
+    path.write_text(json.dumps(config))
+    out = tmp_path / 'cp.safetensors'
+    argv = [
+        'finetune',
+        str(path),
+        '--out',
+        str(out),
+        '--init',
+        str(checkpoint),
+        '--classes',
+        NOVEL,
+        '--incomplete-labels',
+        '--steps',
+        '2',
+    ]
+    assert main(argv) == 0
+    added = load_checkpoint(out).classes[-1]
+    assert (added.name, added.radius, added.color) == (
+        NOVEL,
+        radius,
+        (9, 9, 9, 255),
+    )
+
+
+def test_bad_new_class_input(checkpoint, phantoms, tmp_path, capsys):
+    stores, radius = phantoms
+    tomogram = str(stores['TS_a'][0])
+    clicks = _clicks_file(phantoms, 'TS_a', tmp_path / 'clicks')
+    far = _labelled(phantoms, 'TS_a', clicks=3)[0].picks.copy()
+    far['x'] = far['x'] + 1e5
+    (outside,) = write_picks_json(far, tmp_path / 'far', 'me', '2')
+    out = tmp_path / 'never.safetensors'
+    base = [
+        'finetune',
+        '--out',
+        str(out),
+        '--init',
+        str(checkpoint),
+        '--incomplete-labels',
+        '--steps',
+        '1',
+        '--tomogram',
+        tomogram,
+    ]
+    cases = {
+        'no radius': (['--picks', str(clicks)], 'has no radius'),
+        'underscore': (
+            ['--picks', str(clicks), '--class', 'my_thing:80'],
+            'without underscores',
+        ),
+        'clash': (
+            [
+                '--picks',
+                str(clicks),
+                '--class',
+                f'{NOVEL}:{radius}',
+                '--classes',
+                f'{NOVEL},ribosome',
+            ],
+            "no clicks of 'ribosome'",
+        ),
+        'zero clicks': (
+            [
+                '--picks',
+                str(clicks),
+                '--class',
+                'other:80',
+                '--classes',
+                'other',
+            ],
+            "no clicks of 'other'",
+        ),
+        'outside': (
+            ['--picks', str(outside), '--class', f'{NOVEL}:{radius}'],
+            'outside the tomogram',
+        ),
+        'coarse grid': (
+            ['--picks', str(clicks), '--class', f'{NOVEL}:20'],
+            'too coarse',
+        ),
+        'unpaired': (['--class', f'{NOVEL}:{radius}'], 'in pairs'),
+    }
+    for name, (extra, message) in cases.items():
+        assert main([*base, *extra]) == 1, name
+        err = capsys.readouterr().err
+        assert message in err, (name, err)
+        assert err.count('\n') == 1, name
+        assert not out.exists(), name
+    # A known class of another radius is refused too.
+    argv = [*base, '--picks', str(clicks), '--class', 'ribosome:99']
+    assert main(argv) == 1
+    assert 'clashes' in capsys.readouterr().err
+    assert not out.exists()
