@@ -190,7 +190,9 @@ class FinetuneResult:
 
     ``worse`` is the fine-tuned checkpoint set aside when it scored
     worse on the held-out runs than the starting model, which ``path``
-    then holds (``None`` otherwise).
+    then holds (``None`` otherwise). ``found`` holds the fine-tuned
+    model's candidates on the training runs (no thresholds applied)
+    when its thresholds were set from them: proposals to review.
     """
 
     path: Path
@@ -201,6 +203,7 @@ class FinetuneResult:
     cancelled: bool
     seconds: float
     worse: Path | None = None
+    found: pd.DataFrame | None = None
 
 
 def finetune(
@@ -409,9 +412,9 @@ def _finetune_sparse(
     if result.cancelled:
         raise Cancelled(card, before)
     try:
-        found = predict(tuned, runs, 'tuning the thresholds')
+        tuning_found = predict(tuned, runs, 'tuning the thresholds')
         card['thresholds'] = _sparse_thresholds(
-            tuned, runs, found, labelled, settings
+            tuned, runs, tuning_found, labelled, settings
         )
         tuned.card = ModelCard.from_dict(card)
         after = None
@@ -430,7 +433,15 @@ def _finetune_sparse(
         save_checkpoint(out, model.network, card)
     seconds = time.perf_counter() - start
     return FinetuneResult(
-        out, card, before, after, result.steps_done, False, seconds, worse
+        out,
+        card,
+        before,
+        after,
+        result.steps_done,
+        False,
+        seconds,
+        worse,
+        tuning_found,
     )
 
 

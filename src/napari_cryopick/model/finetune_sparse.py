@@ -96,6 +96,8 @@ def plan_labels(model, runs, labelled=None, definitions=()) -> LabelPlan:
     """
     from napari_cryopick.classes import check_class_name
 
+    if not runs:
+        raise CryopickError('fine-tuning needs at least one labelled run')
     known = {c.name: c for c in model.classes}
     defined = {c.name: c for c in definitions}
     for name, cls in defined.items():
