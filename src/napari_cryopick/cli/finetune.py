@@ -351,6 +351,7 @@ def _paired_runs(args):
 
 def _project_runs(args):
     from napari_cryopick.errors import input_error
+    from napari_cryopick.io.copick_config import CONFIG_NAME
     from napari_cryopick.io.project import tomogram_runs
     from napari_cryopick.io.sources import (
         open_tomogram,
@@ -380,9 +381,14 @@ def _project_runs(args):
             raise input_error(args.data, f'run {name!r} has no picks')
     held = [r for r in labelled if r not in chosen] if args.runs else []
 
+    # A copick config names the project: its folder holds the config.
+    project = args.data
+    if project.name == CONFIG_NAME and project.is_file():
+        project = project.parent
+
     def load(name):
         tomogram = open_tomogram(
-            args.data, name, args.tomo_type, voxel_size=args.voxel_size
+            project, name, args.tomo_type, voxel_size=args.voxel_size
         )
         return LabelledRun(tomogram, picks[picks['run'] == name])
 
