@@ -10,8 +10,12 @@ relative to when the inference ended.
 
 With ``--at-once``, the tomogram is opened first, then the Pick,
 Review and Score widgets are docked through napari's plugin menu path
-and Pick is pressed at once (the model libraries still loading): the
-event loop is measured from the first dock to the last redraw.
+(one event-loop turn apart, as menu clicks are) and Pick is pressed at
+once (the model libraries still loading): the event loop is measured
+from the first dock to the last redraw. Each of the worst gaps is split
+into the GUI thread running, waiting for a CPU (other work on the
+machine) and blocked (the GIL, a lock), from Linux's scheduler
+statistics.
 
 With ``--profile``, a sampling thread records what the GUI thread was
 doing every 2 ms, and the stacks of the longest gaps are printed, so a
@@ -33,26 +37,51 @@ import numpy as np
 
 
 class GapMeter:
-    """Ticks of a 5 ms QTimer; a long gap is a frozen event loop."""
+    """Ticks of a 5 ms QTimer; a long gap is a frozen event loop.
+
+    Each tick also reads the GUI thread's scheduler statistics (Linux
+    ``/proc/thread-self/schedstat``: time on a CPU, time runnable but
+    waiting for one), so a gap splits into the GUI thread running, the
+    GUI thread waiting for a CPU (the machine busy with other work), and
+    the rest: blocked, on the GIL or on a lock.
+    """
 
     def __init__(self):
         from qtpy.QtCore import QTimer
 
         self.ticks = []
+        self.sched = []
         self.timer = QTimer()
         self.timer.timeout.connect(self._tick)
 
     def _tick(self):
         self.ticks.append(time.perf_counter())
+        self.sched.append(_schedstat())
 
     def start(self):
         self.ticks = [time.perf_counter()]
+        self.sched = [_schedstat()]
         self.timer.start(5)
 
     def stop(self):
         self.timer.stop()
         ticks = np.asarray(self.ticks)
         return ticks[:-1], np.diff(ticks)
+
+    def split(self):
+        """Return (running, waiting for a CPU) seconds within each gap."""
+        sched = np.diff(np.asarray(self.sched, float), axis=0) / 1e9
+        return sched[:, 0], sched[:, 1]
+
+
+def _schedstat() -> tuple[int, int]:
+    """(ns on a CPU, ns runnable waiting for one) of the calling thread."""
+    try:
+        with open('/proc/thread-self/schedstat') as stats:
+            run, wait, _ = stats.read().split()
+    except OSError:  # not Linux: no split
+        return (0, 0)
+    return int(run), int(wait)
 
 
 class Sampler(threading.Thread):
@@ -63,9 +92,10 @@ class Sampler(threading.Thread):
     as the GIL was free) say who held it.
     """
 
-    def __init__(self, interval=0.002):
+    def __init__(self, interval=0.002, gui_only=False):
         super().__init__(daemon=True)
         self.interval = interval
+        self.gui_only = gui_only
         self.samples = []
         self.main = threading.main_thread().ident
         self.running = True
@@ -75,7 +105,9 @@ class Sampler(threading.Thread):
         while self.running:
             now = time.perf_counter()
             for ident, frame in sys._current_frames().items():
-                if ident == self.ident:
+                if ident == self.ident or (
+                    self.gui_only and ident != self.main
+                ):
                     continue
                 if ident not in names:
                     names = {t.ident: t.name for t in threading.enumerate()}
@@ -110,6 +142,11 @@ def main(argv=None) -> int:
     parser.add_argument('--run', default=None)
     parser.add_argument('--model', default='')
     parser.add_argument('--profile', action='store_true')
+    parser.add_argument(
+        '--profile-gui',
+        action='store_true',
+        help='sample the GUI thread alone (less overhead than --profile)',
+    )
     parser.add_argument(
         '--at-once',
         action='store_true',
@@ -243,16 +280,18 @@ def at_once(args) -> int:
     for _ in range(100):  # let the first draws settle
         app.processEvents()
         time.sleep(0.01)
-    sampler = Sampler()
-    if args.profile:
+    sampler = Sampler(0.005 if args.profile_gui else 0.002, args.profile_gui)
+    if args.profile or args.profile_gui:
         sampler.start()
     meter = GapMeter()
     meter.start()
     start = time.perf_counter()
-    widgets = {
-        name: viewer.window.add_plugin_dock_widget('napari-cryopick', name)[1]
-        for name in ('Pick', 'Review', 'Score')
-    }
+    widgets = {}
+    for name in ('Pick', 'Review', 'Score'):
+        # One event-loop turn between docks, as between menu clicks.
+        dock = viewer.window.add_plugin_dock_widget('napari-cryopick', name)
+        widgets[name] = dock[1]
+        app.processEvents()
     docked = time.perf_counter()
     pick = widgets['Pick']
     pick.checkpoint.setText(args.model)
@@ -263,23 +302,34 @@ def at_once(args) -> int:
         app.processEvents()
         time.sleep(0.005)
     times, gaps = meter.stop()
+    split = meter.split()
     print(pick.progress.status.text())
     print(f'docking took {docked - start:.2f} s; Pick pressed then')
-    after = times >= docked
-    print(
-        f'after Pick: worst event-loop gap {gaps[after].max() * 1e3:.0f} ms,'
-        f' {gaps[after][gaps[after] > 0.05].sum() / gaps[after].sum():.0%}'
-        ' of the time in gaps over 50 ms'
-    )
+    for what, part in (
+        ('docking', times < docked),
+        ('after Pick', times >= docked),
+    ):
+        busy = gaps[part][gaps[part] > 0.05].sum() / gaps[part].sum()
+        print(
+            f'{what}: worst event-loop gap {gaps[part].max() * 1e3:.0f} ms '
+            f'({(gaps - split[1])[part].max() * 1e3:.0f} ms not counting '
+            f'the GUI thread waiting for a CPU), {busy:.0%} of the time '
+            'in gaps over 50 ms'
+        )
     report(
-        'Dock + Pick', times, gaps, start, sampler if args.profile else None
+        'Dock + Pick',
+        times,
+        gaps,
+        start,
+        sampler if sampler.is_alive() else None,
+        split,
     )
     sampler.running = False
     viewer.close()
     return 0
 
 
-def report(what: str, times, gaps, start, sampler=None) -> None:
+def report(what: str, times, gaps, start, sampler=None, split=None) -> None:
     """Print the worst gaps (and, with a sampler, what caused them)."""
     order = np.argsort(gaps)[::-1]
     print(f'{what}: worst event-loop gap: {gaps[order[0]] * 1e3:.0f} ms')
@@ -288,7 +338,15 @@ def report(what: str, times, gaps, start, sampler=None) -> None:
         f'over 50 ms: {int((gaps > 0.05).sum())} of {len(gaps)}'
     )
     for i in order[:5]:
-        print(f'  {gaps[i] * 1e3:.0f} ms at {times[i] - start:.2f} s')
+        line = f'  {gaps[i] * 1e3:.0f} ms at {times[i] - start:.2f} s'
+        if split is not None:
+            run, wait = split[0][i], split[1][i]
+            line += (
+                f' (GUI thread running {run * 1e3:.0f} ms, waiting for a '
+                f'CPU {wait * 1e3:.0f} ms, blocked '
+                f'{(gaps[i] - run - wait) * 1e3:.0f} ms)'
+            )
+        print(line)
         if sampler is not None:
             sampler.report(times[i], times[i] + gaps[i])
 

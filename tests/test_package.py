@@ -87,3 +87,33 @@ def test_every_imported_package_is_a_declared_dependency():
         & declared
     }
     assert not missing, f'imported but not in pyproject: {missing}'
+
+
+#: Qt, reached directly or through napari's and our own Qt code.
+QT_MODULES = ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'superqt')
+QT_PACKAGES = ('napari._qt', 'napari.qt', 'napari_cryopick._qt')
+
+
+def _imports(path):
+    for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            yield node.module
+
+
+def test_nothing_under_qt_imports_qt():
+    # The import graph has _qt on top: no other module imports Qt or
+    # _qt, at module level or inside a function (the import test above
+    # only sees what importing a module loads).
+    package = REPO / 'src' / 'napari_cryopick'
+    found = []
+    for path in package.rglob('*.py'):
+        if '_qt' in path.relative_to(package).parts:
+            continue
+        for name in _imports(path):
+            if name.split('.')[0] in QT_MODULES or any(
+                name == p or name.startswith(f'{p}.') for p in QT_PACKAGES
+            ):
+                found.append(f'{path.relative_to(package)}: {name}')
+    assert found == []

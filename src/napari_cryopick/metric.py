@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from napari_cryopick.classes import CZII_CLASSES, ParticleClass
 from napari_cryopick.errors import CryopickError
@@ -398,6 +397,10 @@ def _groups(key: np.ndarray, n_keys: int):
 
 def _pairs(ref: _Side, cand: _Side, classes, distance_multiplier: float):
     """Return all (reference row, candidate row, distance) within r."""
+    # Imported here: the Score widget imports this module as it docks,
+    # and SciPy's libraries would load on the GUI thread.
+    from scipy.spatial import cKDTree
+
     n_runs = ref.n_runs
     n_keys = len(classes) * n_runs
     ref_rows, ref_bounds = _groups(ref.key, n_keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
@@ -17,6 +18,8 @@ from napari_cryopick._qt._task import Task
 
 if TYPE_CHECKING:
     from napari_cryopick.model.messages import Progress
+
+log = logging.getLogger(__name__)
 
 
 class ProgressWidget(QWidget):
@@ -35,6 +38,7 @@ class ProgressWidget(QWidget):
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        self.bar.setTextVisible(False)  # idle: no "0%"
         self.status = QLabel('')
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton('Cancel')
@@ -64,6 +68,27 @@ class ProgressWidget(QWidget):
         """Show one line of status text."""
         self.status.setText(text)
 
+    def fail(self, what: str, error: BaseException) -> None:
+        """Say in one line that ``what`` failed; the traceback goes to the log.
+
+        A bad input (:class:`~napari_cryopick.errors.CryopickError`) is
+        its own one-line message. Anything else can run to hundreds of
+        lines (a whole network printed): the widget shows the first and
+        says where the rest is.
+        """
+        from napari_cryopick.errors import CryopickError
+
+        lines = str(error).strip().splitlines() or ['']
+        if isinstance(error, CryopickError):
+            log.warning('%s failed: %s', what, error)
+            self.set_status(f'{what} failed: {lines[0]}')
+            return
+        log.error('%s failed', what, exc_info=error)
+        self.set_status(
+            f'{what} failed: {type(error).__name__}: {lines[0]} '
+            '(the traceback is in the log)'
+        )
+
     def cancel(self) -> None:
         """Cancel the running task."""
         if self.task.running:
@@ -72,5 +97,6 @@ class ProgressWidget(QWidget):
 
     def _running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
+        self.bar.setTextVisible(running)
         if running:
             self.bar.setValue(0)

@@ -10,9 +10,9 @@ whatever a superseded or cancelled task still yields or returns.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
-import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,18 +20,14 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import QTimer
 from superqt.utils import create_worker
 
-from napari_cryopick.viewer.warm import lower_thread_priority
+from napari_cryopick.viewer.warm import start_helper
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
+log = logging.getLogger(__name__)
+
 _POLL_S = 0.05
-#: Python's thread switch interval (s) while a task runs: with the
-#: default 5 ms, each time the GUI thread hands the GIL to a worker
-#: running Python code it may wait 5 ms to get it back, which stretched
-#: a 40 ms redraw past 100 ms.
-SWITCH_S = 0.0005
-_running_tasks = [0, None]  # count, the switch interval to restore
 
 
 @dataclass(frozen=True)
@@ -67,14 +63,13 @@ def callback_generator(
     items: queue.Queue = queue.Queue()
 
     def target():
-        lower_thread_priority()
         try:
             value = function(progress=items.put, cancel=cancel.is_set)
             items.put(_Done(value))
         except BaseException as err:  # re-raised on the worker thread
             items.put(_Done(error=err))
 
-    threading.Thread(target=target, daemon=True).start()
+    start_helper(target, 'task')
     while True:
         try:
             item = items.get(timeout=_POLL_S)
@@ -132,15 +127,26 @@ class Task:
         def current() -> bool:
             return task_id == self._id and not cancel.is_set()
 
-        # None: the helper thread was quiet for a poll (nothing to show).
-        worker.yielded.connect(
-            lambda v: v is not None and current() and on_yield(v)
-        )
-        worker.returned.connect(lambda v: current() and on_return(v))
-        worker.errored.connect(lambda e: current() and on_error(e))
+        def guarded(handler):
+            # An exception escaping a Qt slot goes to napari's error
+            # pop-up (or aborts a plain PyQt program): the task fails
+            # instead, through ``on_error``, once.
+            def call(value):
+                if value is None or not current():
+                    return  # None: the helper thread was quiet for a poll
+                try:
+                    handler(value)
+                except Exception as err:  # noqa: BLE001 - reported
+                    self.cancel()
+                    on_error(err)
+
+            return call
+
+        worker.yielded.connect(guarded(on_yield))
+        worker.returned.connect(guarded(on_return))
+        worker.errored.connect(guarded(on_error))
         worker.finished.connect(lambda: self._finished(task_id))
         self._worker = worker
-        _responsive(True)
         self._on_state(True)
         worker.start()
         return worker
@@ -152,7 +158,6 @@ class Task:
             self._worker.quit()
             self._id += 1
             self._worker = None
-            _responsive(False)
             self._on_state(False)
 
     def shutdown(self) -> None:
@@ -163,21 +168,7 @@ class Task:
     def _finished(self, task_id: int) -> None:
         if task_id == self._id:
             self._worker = None
-            _responsive(False)
             self._on_state(False)
-
-
-def _responsive(start: bool) -> None:
-    """Shorten the thread switch interval while any task runs."""
-    if start:
-        if _running_tasks[0] == 0:
-            _running_tasks[1] = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_S)
-        _running_tasks[0] += 1
-        return
-    _running_tasks[0] -= 1
-    if _running_tasks[0] == 0:
-        sys.setswitchinterval(_running_tasks[1])
 
 
 #: ms between deferred GUI steps, so input and paint events run between.

@@ -152,7 +152,7 @@ class FinetuneWidget(CryopickWidget):
         self.progress.set_status('Done.')
 
     def _on_error(self, error: BaseException) -> None:
-        self.progress.set_status(f'Fine-tuning failed: {error}')
+        self.progress.fail('Fine-tuning', error)
 
 
 def _fmt(value) -> str:

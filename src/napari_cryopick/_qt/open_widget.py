@@ -127,7 +127,7 @@ class OpenWidget(CryopickWidget):
             open_job(source, run, voxel_size),
             lambda item: None,
             self._on_opened,
-            lambda err: self.progress.set_status(f'Cannot open: {err}'),
+            lambda err: self.progress.fail(f'Opening {source}', err),
         )
 
     def _on_opened(self, opened: Opened) -> None:

@@ -74,6 +74,7 @@ class PickWidget(CryopickWidget):
         self.device = DeviceChoice()
         self.classes = ClassBoxes()
         self._chosen = None  # the classes of the pick in flight
+        self._before = self.state.context
         self.checkpoint.editingFinished.connect(self._refresh_classes)
         self._refresh_classes()
         self.pick_button = QPushButton('Pick')
@@ -172,6 +173,8 @@ class PickWidget(CryopickWidget):
             return None
         self.progress.cancel()
         self._end_partial()
+        # What a failed pick returns to (nothing half-made is left).
+        self._before = self.state.context
         self.progress.set_status(f'Picking {tomogram.run}...')
         return self.progress.task.submit(
             job, self._on_message, self._on_done, self._on_error
@@ -251,6 +254,5 @@ class PickWidget(CryopickWidget):
             )
 
     def _on_error(self, error: BaseException) -> None:
-        if self.state.session is not None:
-            self.state.session.end_partial()
-        self.progress.set_status(f'Pick failed: {error}')
+        self.state.roll_back(self._before)
+        self.progress.fail('Pick', error)

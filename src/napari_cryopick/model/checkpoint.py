@@ -290,7 +290,9 @@ def read_card(path: str | Path) -> ModelCard:
 
     path = _existing(path)
     try:
-        with safe_open(str(path), framework='pt') as handle:
+        # 'numpy': reading the header does not import torch (seconds of
+        # a frozen GUI when the Pick widget shows a card's classes).
+        with safe_open(str(path), framework='numpy') as handle:
             metadata = handle.metadata() or {}
     except Exception as err:  # safetensors raises several kinds
         raise input_error(

@@ -155,6 +155,33 @@ class ViewerState:
         self.changed.emit(new, old)
         return new
 
+    def roll_back(self, before: Context) -> None:
+        """Return to ``before`` after a failed job, leaving nothing it made.
+
+        The partial picks of a model that failed are undone, the
+        context is ``before`` again, and class layers made for a session
+        that is dropped are removed (those of the restored session's
+        classes are reused to show it).
+        """
+        session = self.session
+        if session is not None and session.end_partial():
+            session.undo()
+        made = {} if self.layers is None else dict(self.layers.layers)
+        self.update(
+            tomogram=before.tomogram,
+            session=before.session,
+            model=before.model,
+        )
+        kept = () if before.session is None else before.session.class_names
+        viewer = self.viewer
+        for name, layer in made.items():
+            if (
+                viewer is not None
+                and name not in kept
+                and layer in (viewer.layers)
+            ):
+                viewer.layers.remove(layer)
+
     def set_model(self, model: LoadedModel | None) -> None:
         """Use ``model`` for the next Pick."""
         self.update(model=model)

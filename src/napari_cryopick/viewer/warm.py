@@ -8,23 +8,47 @@ for it (:func:`wait_for_libraries`) before importing them itself: two
 threads importing MONAI at once can each see the other's half-made
 modules and fail.
 
-Helper threads also run at a lower CPU priority than the GUI thread
-(:func:`lower_thread_priority`): on a machine with few cores, a worker
-busy in the network and reading the tomogram took the CPU the GUI
-needed to draw the picks, and the window froze for half a second.
+Python holds the GIL while it loads an extension's shared libraries,
+and loading libtorch (400 MB, its operators registered as it loads)
+took 0.2-0.3 s: the GUI thread froze that long although the import ran
+on a helper thread. :func:`preload_torch_libraries` loads them first
+through ``dlopen`` called as a foreign function, which runs without the
+GIL; ``import torch`` then finds them loaded.
+
+Helper threads (:func:`start_helper`) also run at a lower CPU priority
+than the GUI thread (:func:`lower_thread_priority`): on a machine with
+few cores, a worker busy in the network and reading the tomogram took
+the CPU the GUI needed to draw the picks, and the window froze for half
+a second. And while any runs, Python's thread switch interval is
+:data:`SWITCH_S`: with the default 5 ms, each time the GUI thread lets
+go of the GIL (a file read, a GL call) it may wait 5 ms to get it back
+from a helper running Python code, and hundreds of such waits froze the
+window for half a second as a dock widget imported its modules.
 """
 
 from __future__ import annotations
 
-import functools
+import ctypes
+import importlib.util
 import os
 import sys
 import threading
+from pathlib import Path
 
-#: Name prefix of the warm-up threads (found again by name, not kept).
-PREFIX = 'cryopick-warm-up'
+#: Name prefix of every helper thread (found again by name, not kept).
+HELPER = 'cryopick-'
+#: Name prefix of the warm-up threads.
+PREFIX = f'{HELPER}warm-up'
+#: Python's thread switch interval (s) while a helper thread runs.
+SWITCH_S = 0.0005
+#: The interval restored when the last helper ends: the interpreter's.
+USUAL_SWITCH_S = sys.getswitchinterval()
+#: Serialises the switch-interval changes of helpers starting and ending.
+_SWITCH_LOCK = threading.Lock()
 #: Nice steps a helper thread runs below the GUI thread (Linux).
 NICENESS = 10
+#: torch's C++ libraries (no Python in them), in load order.
+TORCH_LIBRARIES = ('libc10.so', 'libtorch_cpu.so')
 
 
 def warm_up(training: bool = False) -> threading.Thread:
@@ -36,6 +60,42 @@ def warm_up(training: bool = False) -> threading.Thread:
         Also make torch's first optimiser (for fine-tuning).
     """
     return _start(_prepare_training if training else _import_libraries)
+
+
+def start_helper(target, name: str, *args) -> threading.Thread:
+    """Run ``target(*args)`` on a helper thread that leaves the GUI room.
+
+    The thread runs :data:`NICENESS` levels below its process, and while
+    it (or any other helper) runs, the thread switch interval is
+    :data:`SWITCH_S`.
+    """
+    thread = threading.Thread(
+        target=_run_helper,
+        args=(target, args),
+        name=f'{HELPER}{name}',
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _run_helper(target, args) -> None:
+    lower_thread_priority()
+    with _SWITCH_LOCK:
+        sys.setswitchinterval(SWITCH_S)
+    try:
+        target(*args)
+    finally:
+        with _SWITCH_LOCK:
+            # Marked under the lock, so of two helpers ending at once
+            # the second sees the first done and restores the interval.
+            threading.current_thread().cryopick_done = True
+            if not any(
+                t.name.startswith(HELPER)
+                and not getattr(t, 'cryopick_done', False)
+                for t in threading.enumerate()
+            ):
+                sys.setswitchinterval(USUAL_SWITCH_S)
 
 
 def lower_thread_priority(steps: int = NICENESS) -> None:
@@ -64,17 +124,45 @@ def wait_for_libraries() -> None:
             thread.join()
 
 
-@functools.cache
 def _start(target) -> threading.Thread:
-    name = f'{PREFIX}{target.__name__}'
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
+    """Start ``target`` on a warm-up thread unless one runs it already.
+
+    Once it has run, another run finds the modules imported and ends at
+    once, so nothing needs remembering between calls.
+    """
+    name = f'warm-up{target.__name__}'
+    for thread in threading.enumerate():
+        if thread.name == f'{HELPER}{name}':
+            return thread
+    return start_helper(target, name)
+
+
+def preload_torch_libraries() -> bool:
+    """Load torch's C++ libraries without holding the GIL (Linux).
+
+    Returns whether they were loaded; elsewhere, or when torch is
+    already imported or laid out otherwise, nothing is done and the
+    import loads them as usual.
+    """
+    if not sys.platform.startswith('linux') or 'torch' in sys.modules:
+        return False
+    spec = importlib.util.find_spec('torch')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    folder = Path(spec.submodule_search_locations[0]) / 'lib'
+    paths = [folder / name for name in TORCH_LIBRARIES]
+    if not all(p.is_file() for p in paths):
+        return False
+    # A ctypes foreign call releases the GIL; ctypes.CDLL(path) does not.
+    dlopen = ctypes.CDLL(None).dlopen
+    dlopen.restype = ctypes.c_void_p
+    dlopen.argtypes = (ctypes.c_char_p, ctypes.c_int)
+    return all(dlopen(os.fsencode(p), os.RTLD_NOW) for p in paths)
 
 
 def _import_libraries() -> None:
     """Import torch, MONAI, SciPy and the model modules."""
-    lower_thread_priority()
+    preload_torch_libraries()
     import monai.losses  # noqa: F401
     import monai.networks.nets  # noqa: F401
     import safetensors.torch  # noqa: F401
@@ -94,7 +182,6 @@ def _prepare_training() -> None:
     torch.optim pulls in TorchDynamo (and SymPy) on first use, 1.4 s
     that a fine-tuning worker would otherwise spend first.
     """
-    lower_thread_priority()
     _start(_import_libraries).join()
     import torch
 
