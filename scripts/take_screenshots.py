@@ -1,10 +1,14 @@
 """Screenshots of the real cryopick widgets for docs/user-guide.md.
 
-Run under a virtual X server::
+Run under a virtual X server with a 1920x1080 screen::
 
-    xvfb-run -a python scripts/take_screenshots.py docs/images [MODEL]
+    xvfb-run -a -s '-screen 0 1920x1080x24' \\
+        python scripts/take_screenshots.py docs/images [MODEL]
 
-MODEL defaults to the bundled model.
+The window fills the screen, laid out as ``cryopick demo`` lays it out
+(the widgets as tabs of one dock); each shot shows one tab. MODEL
+defaults to the bundled model. Look at every image before committing:
+a canvas drawn before the window was exposed comes out black.
 """
 
 import sys
@@ -12,37 +16,58 @@ import time
 from pathlib import Path
 
 import imageio.v3 as iio
-import napari
-from qtpy.QtWidgets import QApplication
+from qtpy.QtWidgets import QApplication, QDockWidget
 
-OUT = sys.argv[1]
+from napari_cryopick.cli.demo import make_demo_viewer
+
+OUT = Path(sys.argv[1])
 MODEL = sys.argv[2] if len(sys.argv) > 2 else ''
+SCREEN = (1920, 1080)
+FINETUNE_STEPS = 40
+
+
+def settle(seconds=1.0):
+    app = QApplication.instance()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.02)
 
 
 def wait(widget):
     app = QApplication.instance()
     while widget.progress.task.running:
         app.processEvents()
-        time.sleep(0.02)
-    for _ in range(40):
-        app.processEvents()
-        time.sleep(0.02)
+        time.sleep(0.05)
+    settle()
 
 
-def shot(viewer, name):
-    QApplication.instance().processEvents()
+def dock_of(widget):
+    while not isinstance(widget, QDockWidget):
+        widget = widget.parent()
+    return widget
+
+
+def shot(viewer, name, widget=None):
+    if widget is not None:
+        dock_of(widget).raise_()
+    settle()
     image = viewer.screenshot(canvas_only=False, flash=False)
-    iio.imwrite(f'{OUT}/gui_{name}.png', image)
+    iio.imwrite(OUT / f'gui_{name}.png', image)
+    print(name, image.shape)
 
 
-viewer = napari.Viewer()
-viewer.window.resize(1500, 950)
-viewer.open_sample('napari-cryopick', 'phantom')
+viewer = make_demo_viewer(show=True)
+viewer.window.set_geometry(0, 0, *SCREEN)
+widgets = {
+    name.split(' (')[0]: widget
+    for name, widget in viewer.window.dock_widgets.items()
+}
 viewer.dims.set_point(0, 14 * 10.012444)
-shot(viewer, 'sample')
+settle(2)
+pick = widgets['Pick']
+shot(viewer, 'sample', pick)
 
-dock, pick = viewer.window.add_plugin_dock_widget('napari-cryopick', 'Pick')
-pick.inference = pick.inference.__class__(threads=1)
 if MODEL:
     pick.checkpoint.setText(MODEL)
 pick.pick()
@@ -50,46 +75,32 @@ wait(pick)
 for layer in viewer.layers:
     if layer.name.endswith('(reference)'):
         layer.visible = False
-shot(viewer, 'pick')
-viewer.window.remove_dock_widget(dock)
+shot(viewer, 'pick', pick)
+shot(viewer, 'score', widgets['Score'])
 
-dock, score = viewer.window.add_plugin_dock_widget('napari-cryopick', 'Score')
-score.use_layers('(reference)')
-QApplication.instance().processEvents()
-shot(viewer, 'score')
-viewer.window.remove_dock_widget(dock)
-
-dock, review = viewer.window.add_plugin_dock_widget(
-    'napari-cryopick', 'Review'
-)
+review = widgets['Review']
 review.show_row(3)
 viewer.scene.camera.zoom *= 1.6
-shot(viewer, 'review')
-viewer.window.remove_dock_widget(dock)
+shot(viewer, 'review', review)
+viewer.reset_view()
 
-dock, export = viewer.window.add_plugin_dock_widget(
-    'napari-cryopick', 'Export'
-)
+export = widgets['Export']
 export.path.setText('/data/my-project')
-shot(viewer, 'export')
-viewer.window.remove_dock_widget(dock)
+shot(viewer, 'export', export)
 
-dock, tune = viewer.window.add_plugin_dock_widget(
-    'napari-cryopick', 'Fine-tune'
-)
 # A short real fine-tuning run, so the loss plot and the scores show.
+tune = widgets['Fine-tune']
 Path('/tmp/cryopick-screenshots').mkdir(exist_ok=True)
 tune.out.setText('/tmp/cryopick-screenshots/my-finetuned.safetensors')
-tune.steps.setValue(60)
+tune.steps.setValue(FINETUNE_STEPS)
 tune.train()
 wait(tune)
-shot(viewer, 'finetune')
-viewer.window.remove_dock_widget(dock)
+shot(viewer, 'finetune', tune)
 
-dock, opener = viewer.window.add_plugin_dock_widget(
-    'napari-cryopick', 'Open tomogram'
-)
+opener = viewer.window.add_plugin_dock_widget(
+    'napari-cryopick', 'Open tomogram', tabify=True
+)[1]
 opener.path.setText('/data/czii/train')
-shot(viewer, 'open')
-print('scores', score.score.text())
+shot(viewer, 'open', opener)
+print('score', widgets['Score'].score.text())
 viewer.close()

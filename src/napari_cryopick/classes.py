@@ -67,17 +67,26 @@ class ParticleClass:
 #: says although their folder is named ``VoxelSpacing10.000`` (DESIGN §4).
 CZII_VOXEL_SIZE = 10.012444
 
+#: Okabe & Ito's colour-blind-safe palette (without black and
+#: vermillion): six hues that stay apart for deuteranopes, protanopes
+#: and tritanopes, none of them the white/dark fills that mark hits and
+#: false positives (:mod:`napari_cryopick.viewer.scoring`).
+OKABE_ITO = (
+    (86, 180, 233, 255),  # sky blue
+    (230, 159, 0, 255),  # orange
+    (204, 121, 167, 255),  # reddish purple
+    (0, 114, 178, 255),  # blue
+    (240, 228, 66, 255),  # yellow
+    (0, 158, 115, 255),  # bluish green
+)
+
 CZII_CLASSES: tuple[ParticleClass, ...] = (
-    ParticleClass('apo-ferritin', 1, 60.0, 1.0, (0, 117, 220, 255), '4V1W'),
-    ParticleClass('beta-amylase', 2, 65.0, 0.0, (153, 63, 0, 255), '1FA2'),
-    ParticleClass(
-        'beta-galactosidase', 3, 90.0, 2.0, (76, 0, 92, 255), '6X1Q'
-    ),
-    ParticleClass('ribosome', 4, 150.0, 1.0, (0, 92, 49, 255), '6EK0'),
-    ParticleClass('thyroglobulin', 5, 130.0, 2.0, (43, 206, 72, 255), '6SCJ'),
-    ParticleClass(
-        'virus-like-particle', 6, 135.0, 1.0, (255, 204, 153, 255), '6N4V'
-    ),
+    ParticleClass('apo-ferritin', 1, 60.0, 1.0, OKABE_ITO[0], '4V1W'),
+    ParticleClass('beta-amylase', 2, 65.0, 0.0, OKABE_ITO[1], '1FA2'),
+    ParticleClass('beta-galactosidase', 3, 90.0, 2.0, OKABE_ITO[2], '6X1Q'),
+    ParticleClass('ribosome', 4, 150.0, 1.0, OKABE_ITO[3], '6EK0'),
+    ParticleClass('thyroglobulin', 5, 130.0, 2.0, OKABE_ITO[4], '6SCJ'),
+    ParticleClass('virus-like-particle', 6, 135.0, 1.0, OKABE_ITO[5], '6N4V'),
 )
 
 

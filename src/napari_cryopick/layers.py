@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 META_KEY = 'cryopick'
 FEATURES = ('score', 'instance_id', 'origin')
+#: How reference picks differ from the model's and the user's rings:
+#: a square in the class colour, so they are told apart without colour.
+REFERENCE_STYLE = {'symbol': 'square', 'border_width': 0.08, 'opacity': 0.85}
 
 
 def picks_to_layer_data(
@@ -98,6 +101,8 @@ def class_layer_data(
     data = angstrom_xyz_to_voxel_zyx(pk.positions(rows), scale)
     kwargs = _layer_kwargs(rows, particle, scale, run, tuple(extra_features))
     kwargs['name'] = particle.name
+    if len(rows) and (rows['origin'] == pk.REFERENCE).all():
+        kwargs.update(REFERENCE_STYLE)
     return data.reshape(-1, 3), kwargs
 
 

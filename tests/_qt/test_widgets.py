@@ -59,3 +59,39 @@ def test_demo_viewer_is_ready_to_pick(make_napari_viewer, qtbot):
         assert len(reference) > 20
     finally:
         viewer.close()
+
+
+def test_demo_window_fits_a_1080p_screen(make_napari_viewer, qtbot):
+    make_napari_viewer()
+    from napari_cryopick.cli.demo import WINDOW, make_demo_viewer
+
+    viewer = make_demo_viewer(show=True)
+    try:
+        qtbot.wait(50)
+        assert viewer.window.geometry()[2:] == WINDOW
+        # Smaller still: the docks ask for less than a 1080p screen.
+        viewer.window.resize(1600, 900)
+        qtbot.wait(50)
+        assert viewer.window.geometry()[2:] == (1600, 900)
+        widgets = {
+            name.split(' (')[0]: dock
+            for name, dock in viewer.window.dock_widgets.items()
+        }
+        for name, table in (
+            ('Score', widgets['Score'].table),
+            ('Review', widgets['Review'].queue),
+        ):
+            _dock_of(widgets[name]).raise_()  # its tab
+            qtbot.wait(50)
+            row = table.verticalHeader().defaultSectionSize()
+            assert table.viewport().height() >= 6 * row, name
+    finally:
+        viewer.close()
+
+
+def _dock_of(widget):
+    from qtpy.QtWidgets import QDockWidget
+
+    while not isinstance(widget, QDockWidget):
+        widget = widget.parent()
+    return widget

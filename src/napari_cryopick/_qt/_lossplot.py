@@ -13,7 +13,10 @@ _MARGIN = 6
 
 
 class LossPlot(QWidget):
-    """Training loss against step, smoothed, with its latest value."""
+    """Training loss against step, smoothed, with its latest value.
+
+    Hidden while it has nothing to show (no empty box before training).
+    """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -23,17 +26,19 @@ class LossPlot(QWidget):
         self.setSizePolicy(
             QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed
         )
+        self.hide()
 
     def clear(self) -> None:
         """Forget every point."""
         self.steps.clear()
         self.losses.clear()
-        self.update()
+        self.hide()
 
     def add(self, step: int, loss: float) -> None:
         """Add the loss of one step."""
         self.steps.append(int(step))
         self.losses.append(float(loss))
+        self.show()
         self.update()
 
     def smoothed(self) -> np.ndarray:

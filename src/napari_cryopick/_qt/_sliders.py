@@ -1,4 +1,9 @@
-"""Per-class score threshold sliders bound to a picking session."""
+"""Per-class score threshold sliders bound to a picking session.
+
+Each class gets a row: its colour and name (the legend of its layer), a
+histogram of its candidates' scores over the slider, the threshold and
+a live count of the picks shown.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,18 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QFormLayout,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QSlider,
+    QVBoxLayout,
     QWidget,
 )
 
+from napari_cryopick import picks as pk
+from napari_cryopick._qt._histogram import ScoreHistogram
+
 if TYPE_CHECKING:
+    from napari_cryopick.classes import ParticleClass
     from napari_cryopick.session import PickSession
 
 STEPS = 1000
@@ -26,6 +35,12 @@ class ThresholdSliders(QWidget):
     ----------
     sliders : dict
         ``{class name: QSlider}`` (0 to 1000 for thresholds 0 to 1).
+    labels : dict
+        ``{class name: QLabel}``: the threshold.
+    counts : dict
+        ``{class name: QLabel}``: picks shown of the model's candidates.
+    histograms : dict
+        ``{class name: ScoreHistogram}``.
     """
 
     def __init__(self, parent: QWidget | None = None):
@@ -33,20 +48,23 @@ class ThresholdSliders(QWidget):
         self.session: PickSession | None = None
         self.sliders: dict[str, QSlider] = {}
         self.labels: dict[str, QLabel] = {}
-        self._form = QFormLayout(self)
-        self._form.addRow(QLabel('Pick first.'))
+        self.counts: dict[str, QLabel] = {}
+        self.histograms: dict[str, ScoreHistogram] = {}
+        self._grid = QGridLayout(self)
+        self._grid.setColumnStretch(1, 1)
+        self._grid.addWidget(QLabel('Pick first.'), 0, 0)
 
     def set_session(self, session: PickSession) -> None:
         """Show sliders for the classes of ``session``."""
-        if self.session is not None:
-            self.session.changed.disconnect(self._follow)
+        self.detach()
         self.session = session
-        while self._form.rowCount():
-            self._form.removeRow(0)
-        self.sliders.clear()
-        self.labels.clear()
-        for name in session.class_names:
-            self._add(name)
+        while self._grid.count():
+            self._grid.takeAt(0).widget().deleteLater()
+        for mapping in (self.sliders, self.labels, self.counts):
+            mapping.clear()
+        self.histograms.clear()
+        for row, particle in enumerate(session.classes):
+            self._add(row, particle)
         session.changed.connect(self._follow)
         self._follow()
 
@@ -60,20 +78,26 @@ class ThresholdSliders(QWidget):
         """Move the slider of ``name`` to ``value`` (0 to 1)."""
         self.sliders[name].setValue(round(value * STEPS))
 
-    def _add(self, name: str) -> None:
+    def _add(self, row: int, particle: ParticleClass) -> None:
+        name = particle.name
         slider = QSlider(Qt.Orientation.Horizontal)
         slider.setRange(0, STEPS)
         slider.valueChanged.connect(lambda v, n=name: self._moved(n, v))
-        label = QLabel('0.000')
-        label.setMinimumWidth(48)
         self.sliders[name] = slider
-        self.labels[name] = label
-        row = QWidget()
-        box = QHBoxLayout(row)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(slider)
-        box.addWidget(label)
-        self._form.addRow(name, row)
+        self.labels[name] = QLabel('0.000')
+        self.counts[name] = QLabel('')
+        self.counts[name].setMinimumWidth(90)
+        self.histograms[name] = ScoreHistogram(particle.color)
+        track = QWidget()
+        column = QVBoxLayout(track)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.histograms[name])
+        column.addWidget(slider)
+        self._grid.addWidget(swatch(particle), row, 0)
+        self._grid.addWidget(track, row, 1)
+        self._grid.addWidget(self.labels[name], row, 2)
+        self._grid.addWidget(self.counts[name], row, 3)
 
     def _moved(self, name: str, value: int) -> None:
         self.labels[name].setText(f'{value / STEPS:.3f}')
@@ -85,11 +109,39 @@ class ThresholdSliders(QWidget):
             self.session.set_threshold(name, value / STEPS)
 
     def _follow(self, names=None) -> None:
-        thresholds = self.session.thresholds
-        for name, slider in self.sliders.items():
-            value = round(thresholds.get(name, 0.0) * STEPS)
+        session = self.session
+        thresholds = session.thresholds
+        table = session.table
+        for name in names or self.sliders:
+            if name not in self.sliders:
+                continue
+            threshold = thresholds.get(name, 0.0)
+            value = round(threshold * STEPS)
+            slider = self.sliders[name]
             if slider.value() != value:
                 slider.blockSignals(True)
                 slider.setValue(value)
                 slider.blockSignals(False)
             self.labels[name].setText(f'{value / STEPS:.3f}')
+            rows = table[
+                (table['particle_type'] == name)
+                & (table['origin'] != pk.DELETED)
+            ]
+            model = rows['score'][rows['origin'] == pk.MODEL]
+            self.histograms[name].set_scores(model, threshold)
+            shown = len(session.visible(name))
+            self.counts[name].setText(f'{shown} shown of {len(rows)}')
+
+
+def swatch(particle: ParticleClass) -> QLabel:
+    """Return the class name beside a ring of its colour (its legend)."""
+    r, g, b = particle.color[:3]
+    label = QLabel(
+        f'<span style="color: rgb({r},{g},{b}); font-size: 14pt">'
+        f'&#9711;</span> {particle.name}'
+    )
+    label.setToolTip(
+        f'{particle.name}: radius {particle.radius:g} Å, score weight '
+        f'{particle.weight:g}'
+    )
+    return label

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_cryopick._qt._legend import score_legend
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.metric import table_headers
@@ -99,10 +100,11 @@ class ScoreWidget(CryopickWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.score)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, stretch=2)
         layout.addWidget(self.best_button)
         layout.addWidget(QLabel('Missed references (click to go there)'))
-        layout.addWidget(self.misses)
+        layout.addWidget(self.misses, stretch=1)
+        layout.addWidget(score_legend())
 
     def _refresh_choices(self, event=None) -> None:
         current = self.layers_choice.currentText()

@@ -10,8 +10,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PLUGIN = 'napari-cryopick'
-#: Docked in this order (display names from napari.yaml).
+#: Docked in this order (display names from napari.yaml), as tabs of
+#: one dock: stacked, their tables got a row or two each and the window
+#: asked for more height than a 1920x1080 screen has.
 WIDGETS = ('Pick', 'Review', 'Score', 'Export', 'Fine-tune')
+#: The window's size: a 1920x1080 screen less its panels.
+WINDOW = (1800, 980)
 
 
 def add_parser(commands) -> None:
@@ -128,9 +132,12 @@ def make_demo_viewer(show: bool = True):
     viewer = napari.Viewer(title='napari-cryopick demo', show=show)
     for data, kwargs, kind in make_phantom_tomogram():
         getattr(viewer, f'add_{kind}')(data, **kwargs)
-    widgets = {
-        name: viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
-        for name in WIDGETS
-    }
+    docks, widgets = {}, {}
+    for name in WIDGETS:
+        docks[name], widgets[name] = viewer.window.add_plugin_dock_widget(
+            PLUGIN, name, tabify=bool(docks)
+        )
+    docks[WIDGETS[0]].raise_()  # the Pick tab in front
+    viewer.window.resize(*WINDOW)
     widgets['Score'].use_layers()
     return viewer

@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from napari_cryopick.metric import ScoreResult
     from napari_cryopick.viewer.state import Context, ViewerState
 
-HIT = (0.1, 0.9, 0.2, 0.45)
-FALSE = (1.0, 0.15, 0.1, 0.45)
+#: Fill of a pick that matches a reference, and of a false positive:
+#: light and dark, not hues, so every reader tells them apart and none
+#: is mistaken for a class colour (the ring keeps the class colour).
+HIT = (1.0, 1.0, 1.0, 0.5)
+FALSE = (0.0, 0.0, 0.0, 0.6)
 MISSED_LAYER = 'missed (reference)'
 
 
