@@ -23,7 +23,7 @@ from napari_cryopick.cli.demo import make_demo_viewer
 OUT = Path(sys.argv[1])
 MODEL = sys.argv[2] if len(sys.argv) > 2 else ''
 SCREEN = (1920, 1080)
-FINETUNE_STEPS = 40
+FINETUNE_STEPS = 10
 
 
 def settle(seconds=1.0):

@@ -90,6 +90,31 @@ CZII_CLASSES: tuple[ParticleClass, ...] = (
 )
 
 
+#: The CZII colours before :data:`OKABE_ITO` (two greens, a brown, a
+#: dark purple): model cards written then still carry them.
+FORMER_CZII_COLOURS = {
+    'apo-ferritin': (0, 117, 220, 255),
+    'beta-amylase': (153, 63, 0, 255),
+    'beta-galactosidase': (76, 0, 92, 255),
+    'ribosome': (0, 92, 49, 255),
+    'thyroglobulin': (43, 206, 72, 255),
+    'virus-like-particle': (255, 204, 153, 255),
+}
+
+
+def display_color(particle: ParticleClass) -> tuple[int, int, int, int]:
+    """Return the RGBA (0-255) colour to draw ``particle`` in.
+
+    Its own colour, except a CZII class still in its former colour (a
+    model card written before the colour-blind-safe palette): that
+    class's colour in :data:`CZII_CLASSES`.
+    """
+    color = tuple(int(c) for c in particle.color)
+    if FORMER_CZII_COLOURS.get(particle.name) == color:
+        return class_map()[particle.name].color
+    return color
+
+
 def default_classes() -> tuple[ParticleClass, ...]:
     """Return the six CZII classes (the default registry)."""
     return CZII_CLASSES

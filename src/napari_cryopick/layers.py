@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick import picks as pk
-from napari_cryopick.classes import ParticleClass, class_map
+from napari_cryopick.classes import ParticleClass, class_map, display_color
 from napari_cryopick.coords import (
     angstrom_xyz_to_voxel_zyx,
     voxel_zyx_to_angstrom_xyz,
@@ -122,7 +122,8 @@ def _layer_kwargs(rows, particle, scale, run: str, extra=()) -> dict:
         'face_color': 'transparent',
         # A hex string, not an RGBA tuple: napari reads a 4-tuple given
         # with no points as 4 colours.
-        'border_color': '#' + ''.join(f'{c:02x}' for c in particle.color),
+        'border_color': '#'
+        + ''.join(f'{c:02x}' for c in display_color(particle)),
         'border_width': 0.12,
         'features': rows[[*FEATURES, *extra, *probs]].reset_index(drop=True),
         'feature_defaults': defaults,

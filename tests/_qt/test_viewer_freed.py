@@ -22,7 +22,7 @@ def test_a_closed_viewer_is_freed(qtbot, sample_layers):
     tomogram = state.tomogram_for(viewer.layers['TS_sample'])
     session = PickSession(tomogram.run, CZII_CLASSES)
     state.update(tomogram=tomogram, session=session)
-    qtbot.waitUntil(_complete(state.layers), timeout=10_000)
+    qtbot.waitUntil(_complete(state.layers), timeout=60_000)
     refs = [weakref.ref(o) for o in (viewer, state, state.layers)]
     refs.append(weakref.ref(next(iter(state.layers.layers.values()))))
     del widgets, state, session

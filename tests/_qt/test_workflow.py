@@ -12,6 +12,7 @@ from napari_cryopick._qt.pick_widget import PickWidget
 from napari_cryopick._qt.review_widget import ReviewWidget
 from napari_cryopick._qt.score_widget import ScoreWidget
 from napari_cryopick.io.sources import read_picks
+from napari_cryopick.viewer.scoring import HIT
 from tests._qt.conftest import add_layers, wait_done
 
 #: Each test picks the whole sample first (seconds).
@@ -80,9 +81,9 @@ def test_score_updates_live_on_edits(picked, qtbot):
     assert score.live.result.score > first.score
     assert len(score.live.missed) == 0
     assert set(pick.state.session.table['origin']) >= {'user'}
-    # Hit picks are green, false ones red.
+    # Hit picks get the light fill (the ring keeps the class colour).
     layer = viewer.layers[missed['particle_type'].iloc[0]]
-    assert layer.face_color[-1][1] > 0.5
+    assert np.allclose(layer.face_color[-1], HIT)
     # The F4-optimal thresholds never score worse than these.
     before = score.live.result.score
     score.best_button.click()
@@ -134,12 +135,23 @@ def test_keyboard_shortcuts_on_class_layers(picked, qtbot):
 
 def test_threshold_slider_changes_shown_points(picked):
     viewer, pick, score, review = picked
-    name = pick.state.session.class_names[0]
-    before = len(viewer.layers[name].data)
+    session = pick.state.session
+    name = max(session.class_names, key=lambda n: len(viewer.layers[n].data))
+    rows = session.table[session.table['particle_type'] == name]
+    rows = rows[rows['origin'] != 'deleted']
+    total = len(rows)
+    histogram = pick.sliders.histograms[name]
+    # Every model candidate, whatever its score.
+    assert histogram.counts.sum() == (rows['origin'] == 'model').sum()
     pick.sliders.set_value(name, 1.0)
-    assert len(viewer.layers[name].data) < before or before == 0
+    shown = len(viewer.layers[name].data)
+    assert shown < total
+    assert pick.sliders.counts[name].text() == f'{shown} shown of {total}'
+    assert histogram.threshold == 1.0
     pick.sliders.set_value(name, 0.0)
-    assert len(viewer.layers[name].data) == before
+    assert len(viewer.layers[name].data) == total
+    assert pick.sliders.counts[name].text() == f'{total} shown of {total}'
+    histogram.grab()  # paints without error
 
 
 def test_export_round_trips(picked, qtbot, tmp_path):

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick import picks as pk
 from napari_cryopick._qt._histogram import ScoreHistogram
+from napari_cryopick.classes import display_color
 
 if TYPE_CHECKING:
     from napari_cryopick.classes import ParticleClass
@@ -54,15 +55,18 @@ class ThresholdSliders(QWidget):
         self._grid.setColumnStretch(1, 1)
         self._grid.addWidget(QLabel('Pick first.'), 0, 0)
 
-    def set_session(self, session: PickSession) -> None:
-        """Show sliders for the classes of ``session``."""
+    def set_session(self, session: PickSession | None) -> None:
+        """Show sliders for the classes of ``session`` (none: no sliders)."""
         self.detach()
-        self.session = session
         while self._grid.count():
             self._grid.takeAt(0).widget().deleteLater()
         for mapping in (self.sliders, self.labels, self.counts):
             mapping.clear()
         self.histograms.clear()
+        if session is None:
+            self._grid.addWidget(QLabel('Pick first.'), 0, 0)
+            return
+        self.session = session
         for row, particle in enumerate(session.classes):
             self._add(row, particle)
         session.changed.connect(self._follow)
@@ -87,7 +91,7 @@ class ThresholdSliders(QWidget):
         self.labels[name] = QLabel('0.000')
         self.counts[name] = QLabel('')
         self.counts[name].setMinimumWidth(90)
-        self.histograms[name] = ScoreHistogram(particle.color)
+        self.histograms[name] = ScoreHistogram(display_color(particle))
         track = QWidget()
         column = QVBoxLayout(track)
         column.setContentsMargins(0, 0, 0, 0)
@@ -135,7 +139,7 @@ class ThresholdSliders(QWidget):
 
 def swatch(particle: ParticleClass) -> QLabel:
     """Return the class name beside a ring of its colour (its legend)."""
-    r, g, b = particle.color[:3]
+    r, g, b = display_color(particle)[:3]
     label = QLabel(
         f'<span style="color: rgb({r},{g},{b}); font-size: 14pt">'
         f'&#9711;</span> {particle.name}'

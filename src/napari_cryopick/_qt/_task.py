@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.05
 
 
+class TaskFailed(Exception):  # noqa: N818 - says what happened
+    """The exception of a task's function, carried to ``on_error``.
+
+    Wrapped because superqt takes a ``RuntimeError`` escaping a worker
+    for a sign the worker was deleted: it only warns and never emits
+    ``errored``, and torch raises ``RuntimeError`` for most failures.
+    """
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(frozen=True)
 class _Done:
     value: object = None
@@ -58,7 +71,12 @@ def callback_generator(
     Returns
     -------
     object
-        What ``function`` returned; its exception is re-raised.
+        What ``function`` returned.
+
+    Raises
+    ------
+    TaskFailed
+        Carrying the exception ``function`` raised.
     """
     items: queue.Queue = queue.Queue()
 
@@ -77,7 +95,7 @@ def callback_generator(
             item = None
         if isinstance(item, _Done):
             if item.error is not None:
-                raise item.error
+                raise TaskFailed(item.error) from item.error
             return item.value
         yield item
 
@@ -121,8 +139,12 @@ class Task:
         task_id, cancel = self._id, threading.Event()
         self._cancel = cancel
         # superqt's worker, not napari's wrapper: errors go to
-        # ``on_error`` (shown in the widget), not to napari's notifications.
-        worker = create_worker(callback_generator, function, cancel)
+        # ``on_error`` (shown in the widget), not to napari's
+        # notifications; ``_ignore_errors``: superqt would also re-raise
+        # them on the GUI thread (napari's error pop-up, or an abort).
+        worker = create_worker(
+            callback_generator, function, cancel, _ignore_errors=True
+        )
 
         def current() -> bool:
             return task_id == self._id and not cancel.is_set()
@@ -144,7 +166,9 @@ class Task:
 
         worker.yielded.connect(guarded(on_yield))
         worker.returned.connect(guarded(on_return))
-        worker.errored.connect(guarded(on_error))
+        worker.errored.connect(
+            guarded(lambda err: on_error(getattr(err, 'error', err)))
+        )
         worker.finished.connect(lambda: self._finished(task_id))
         self._worker = worker
         self._on_state(True)

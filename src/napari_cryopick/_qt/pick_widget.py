@@ -131,7 +131,7 @@ class PickWidget(CryopickWidget):
             self.image.setCurrentText(current)
 
     def _on_context(self, new: Context, old: Context) -> None:
-        if new.session is not old.session and new.session is not None:
+        if new.session is not old.session:
             self.sliders.set_session(new.session)
         if new.model is not None and self.checkpoint.text():
             self.checkpoint.setText(str(new.model.path))

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 #: Fill of a pick that matches a reference, and of a false positive:
 #: light and dark, not hues, so every reader tells them apart and none
 #: is mistaken for a class colour (the ring keeps the class colour).
-HIT = (1.0, 1.0, 1.0, 0.5)
-FALSE = (0.0, 0.0, 0.0, 0.6)
+HIT = (1.0, 1.0, 1.0, 0.6)
+FALSE = (0.0, 0.0, 0.0, 0.7)
 MISSED_LAYER = 'missed (reference)'
 
 
