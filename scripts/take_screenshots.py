@@ -76,7 +76,14 @@ for layer in viewer.layers:
     if layer.name.endswith('(reference)'):
         layer.visible = False
 shot(viewer, 'pick', pick)
+# The references beside the picks: squares against the picks' rings.
+for layer in viewer.layers:
+    if layer.name.endswith('(reference)'):
+        layer.visible = True
 shot(viewer, 'score', widgets['Score'])
+for layer in viewer.layers:
+    if layer.name.endswith('(reference)'):
+        layer.visible = False
 
 review = widgets['Review']
 review.show_row(3)
