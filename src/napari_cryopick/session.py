@@ -96,6 +96,60 @@ class PickSession:
             self._state.thresholds = dict(thresholds)
         self.changed.emit(set(self.class_names))
 
+    def add_class(self, cls: ParticleClass) -> None:
+        """Add a pickable class (a new particle the user will click).
+
+        Raises
+        ------
+        CryopickError
+            If the session already has a class of that name.
+        """
+        from napari_cryopick.errors import CryopickError
+
+        if cls.name in self.class_names:
+            raise CryopickError(f'class {cls.name!r} is already here')
+        self.classes = (*self.classes, cls)
+        self._state.thresholds.setdefault(cls.name, 0.0)
+        self.changed.emit({cls.name})
+
+    def set_class_candidates(
+        self, name: str, table: pd.DataFrame, threshold: float
+    ) -> None:
+        """Replace one class's untouched model picks by new ones (undoable).
+
+        What the user did stays: picks they added, kept, moved or
+        deleted. A new candidate within half the class radius of one of
+        those is dropped (the model found what the user already said).
+
+        Parameters
+        ----------
+        name : str
+            The class.
+        table : DataFrame
+            The new model's candidates of ``name`` (no threshold applied).
+        threshold : float
+            The class's score threshold.
+        """
+        self._push()
+        current = self._state.table
+        mine = current['particle_type'] == name
+        untouched = mine & (current['origin'] == pk.MODEL)
+        rest = current[~untouched]
+        table = table[table['particle_type'] == name]
+        said = rest[rest['particle_type'] == name]
+        if len(said) and len(table):
+            from scipy.spatial import cKDTree
+
+            radius = {c.name: c.radius for c in self.classes}[name]
+            distance, _ = cKDTree(pk.positions(said)).query(
+                pk.positions(table)
+            )
+            table = table[distance > 0.5 * radius]
+        new = _with_ids(table, self._take_uids(len(table)), pk.MODEL)
+        self._state.table = pd.concat([rest, new])
+        self._state.thresholds[name] = float(threshold)
+        self.changed.emit({name})
+
     def end_partial(self) -> bool:
         """Keep the partial candidates of a model that stopped early.
 
@@ -166,6 +220,23 @@ class PickSession:
         """Mark picks ``kept`` or ``deleted`` (undoable)."""
         self._push()
         self._mark(np.asarray(list(uids), dtype=np.int64), value)
+
+    def mark_negative(self, uids: Iterable[int]) -> None:
+        """Mark picks "not this" (undoable): negatives, whoever made them.
+
+        Unlike deleting, a pick the user added is kept, as a place the
+        user said holds no particle of its class.
+        """
+        uids = np.intersect1d(
+            np.asarray(list(uids), np.int64), self.table.index
+        )
+        if not len(uids):
+            return
+        self._push()
+        table = self._state.table.copy()
+        table.loc[uids, 'origin'] = pk.DELETED
+        self._state.table = table
+        self.changed.emit(set(table.loc[uids, 'particle_type']))
 
     def move_class(self, uids: Iterable[int], name: str) -> None:
         """Give picks another class (undoable)."""

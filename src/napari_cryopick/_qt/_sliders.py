@@ -114,6 +114,9 @@ class ThresholdSliders(QWidget):
 
     def _follow(self, names=None) -> None:
         session = self.session
+        for row, particle in enumerate(session.classes):
+            if particle.name not in self.sliders:  # added by New class
+                self._add(row, particle)
         thresholds = session.thresholds
         table = session.table
         for name in names or self.sliders:

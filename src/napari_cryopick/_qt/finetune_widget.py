@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick._qt._device import DeviceChoice
 from napari_cryopick._qt._lossplot import LossPlot
+from napari_cryopick._qt._newclass import NewClassBox
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._task import worker_threads
@@ -69,6 +70,9 @@ class FinetuneWidget(CryopickWidget):
         self.loss_plot = LossPlot()
         self.result = QLabel('')
         self.result.setWordWrap(True)
+        self.new_class = NewClassBox(self.state)
+        self.new_class.learn.currentTextChanged.connect(self._learn_changed)
+        self._learning: str | None = None
         row = QHBoxLayout()
         row.addWidget(self.out)
         row.addWidget(self.browse)
@@ -77,6 +81,7 @@ class FinetuneWidget(CryopickWidget):
         form.addRow('Device', self.device)
         form.addRow('Save as', row)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.new_class)
         layout.addLayout(form)
         layout.addWidget(self.train_button)
         layout.addWidget(self.progress)
@@ -91,10 +96,21 @@ class FinetuneWidget(CryopickWidget):
         if path:
             self.out.setText(path)
 
+    def _learn_changed(self, text: str) -> None:
+        from napari_cryopick.model.finetune import CLICKS_TRAIN
+
+        learning = self.new_class.learned_class() is not None
+        default = CLICKS_TRAIN if learning else self.settings.train
+        self.steps.setValue(default.steps)
+        self.train_button.setText('Learn' if learning else 'Fine-tune')
+
     def train(self):
         """Start fine-tuning in a worker; return the worker or None."""
         from napari_cryopick.model.finetune import LabelledRun
 
+        name = self.new_class.learned_class()
+        if name is not None:
+            return self._learn(name)
         state = self.state
         if state.model is None or state.session is None:
             self.progress.set_status('Pick with a model first.')
@@ -123,6 +139,50 @@ class FinetuneWidget(CryopickWidget):
             job, self._on_message, self._on_done, self._on_error
         )
 
+    def _learn(self, name: str):
+        """Learn class ``name`` from its clicks (sparse labels)."""
+        from napari_cryopick import picks as pk
+        from napari_cryopick.model.finetune import (
+            CLICKS_TRAIN,
+            LabelledRun,
+            click_settings,
+        )
+
+        state, session = self.state, self.state.session
+        if state.model is None or session is None or state.tomogram is None:
+            self.progress.set_status('Open a tomogram and pick first.')
+            return None
+        table = session.table
+        mine = table[table['particle_type'] == name]
+        clicks = mine[mine['origin'].isin(pk.CONFIRMED)]
+        if not len(clicks):
+            self.progress.set_status(
+                f'Click some {name} first (in its layer), then Learn.'
+            )
+            return None
+        negatives = mine[mine['origin'] == pk.DELETED]
+        run = LabelledRun(
+            state.tomogram, pk.normalize(clicks), pk.normalize(negatives)
+        )
+        train = replace(
+            CLICKS_TRAIN,
+            steps=self.steps.value(),
+            threads=worker_threads(),
+            device=self.device.value(),
+        )
+        settings = click_settings(train=train, classes=(name,))
+        job = finetune_job(
+            state.model, run, self.out.text(), settings, session.classes
+        )
+        self._learning = name
+        self.progress.set_status(
+            f'Learning {name} from {len(clicks)} picks...'
+        )
+        self.loss_plot.clear()
+        return self.progress.task.submit(
+            job, self._on_message, self._on_done, self._on_error
+        )
+
     def _on_message(self, message) -> None:
         if isinstance(message, Progress):  # scoring, mining, tuning
             self.progress.report(message)
@@ -143,11 +203,34 @@ class FinetuneWidget(CryopickWidget):
             self.progress.set_status(f'Cancelled{kept}.')
             return
         self.state.set_model(model)
+        if self._learning is not None:
+            self._show_proposals(self._learning, result, model)
+            self._learning = None
+            return
         self.result.setText(
             f'Score on this run before {_fmt(result.before)}, after '
             f'{_fmt(result.after)} ({result.steps} steps, '
             f'{result.seconds:.0f} s). Saved {result.path}; the next '
             'Pick uses it.'
+        )
+        self.progress.set_status('Done.')
+
+    def _show_proposals(self, name: str, result, model) -> None:
+        """Put the new model's proposals of ``name`` up for review."""
+        session = self.state.session
+        threshold = model.thresholds.get(name, 0.5)
+        if session is not None and result.found is not None:
+            session.set_class_candidates(name, result.found, threshold)
+            shown = session.visible(name)
+            proposals = int((shown['origin'] == 'model').sum())
+        else:
+            proposals = 0
+        self.result.setText(
+            f'{name}: {proposals} proposals over the threshold '
+            f'{threshold:.2f} ({result.steps} steps, {result.seconds:.0f} '
+            f's; saved {result.path}). Review them least certain first '
+            '(Next proposal): accept (k), delete, or Not this; then Learn '
+            'again.'
         )
         self.progress.set_status('Done.')
 

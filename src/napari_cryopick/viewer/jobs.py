@@ -134,8 +134,16 @@ def finetune_job(
     run: LabelledRun,
     out: str,
     settings: FinetuneSettings,
+    definitions: tuple = (),
 ) -> Callable:
-    """Fine-tune on ``run`` (scored before and after), load the result."""
+    """Fine-tune on ``run``, load the result.
+
+    Complete corrections are scored on the run before and after; labels
+    of a few clicks (``settings.incomplete``) are not (their score would
+    count every unclicked particle as a false positive), and a class
+    the model lacks takes its radius and colour from ``definitions``.
+    """
+    held_out = None if settings.incomplete else [run]
 
     def job(progress, cancel) -> Finetuned:
         wait_for_libraries()
@@ -147,9 +155,10 @@ def finetune_job(
             [run],
             out,
             settings,
-            held_out=[run],
+            held_out=held_out,
             progress=progress,
             cancel=cancel,
+            definitions=definitions,
         )
         tuned = None if result.cancelled else load_checkpoint(result.path)
         return Finetuned(result, tuned)

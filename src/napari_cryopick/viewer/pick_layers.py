@@ -98,6 +98,12 @@ class PickLayers:
                 self._schedule(self._build)
                 return
 
+    def add_class(self, cls) -> None:
+        """Make the (empty) layer of a class added to the session."""
+        self.particles[cls.name] = cls
+        self._pending.append(cls.name)
+        self._build()
+
     def disconnect(self) -> None:
         """Stop following the session (the layers stay)."""
         self._pending.clear()  # a deferred build or update now does nothing

@@ -186,6 +186,47 @@ class ViewerState:
         """Use ``model`` for the next Pick."""
         self.update(model=model)
 
+    def add_class(self, name: str, radius: float, color=None):
+        """Add a new particle class to click: an empty Points layer.
+
+        Parameters
+        ----------
+        name : str
+            Class name (a copick object name: no underscores).
+        radius : float
+            Radius in Å.
+        color : tuple of int, optional
+            RGBA 0-255; default the next free new-class colour.
+
+        Returns
+        -------
+        ParticleClass
+            The class, with its label and colour.
+
+        Raises
+        ------
+        CryopickError
+            Without a picking session, or for a bad or taken name, or a
+            radius that is not a positive number of Å.
+        """
+        from napari_cryopick.classes import ParticleClass, extend_classes
+        from napari_cryopick.errors import CryopickError
+
+        session = self.session
+        if session is None or self.layers is None:
+            raise CryopickError('open a tomogram and pick first')
+        if not radius or radius <= 0:
+            raise CryopickError(f'class {name!r}: radius must be > 0 Å')
+        known = session.classes
+        if self.model is not None:
+            extra = [c for c in self.model.classes if c not in known]
+            known = (*known, *extra)
+        given = ParticleClass(name, 0, float(radius), 1.0, color or (0,) * 4)
+        (cls,) = extend_classes(known, (given,), 'New class')
+        session.add_class(cls)
+        self.layers.add_class(cls)
+        return cls
+
     def set_reference(self, table: pd.DataFrame | None) -> None:
         """Score against ``table`` (``None``: stop scoring)."""
         self.update(reference=table)
@@ -224,6 +265,11 @@ class ViewerState:
         """Mark the selected picks as reviewed and kept (``k``)."""
         if self.session is not None:
             self.session.set_origin(self.selected(), pk.KEPT)
+
+    def not_this_selected(self) -> None:
+        """Mark the selected picks "not this": negatives for training."""
+        if self.session is not None:
+            self.session.mark_negative(self.selected())
 
     def move_selected(self, name: str | None = None) -> None:
         """Move the selected picks to class ``name`` (``m``).

@@ -1,0 +1,109 @@
+"""Screenshots of the "Pick your own particle" loop for the user guide.
+
+Runs the real widgets in a real napari window on a phantom of
+``benchmarks/bench_newclass.py`` (its tomogram A, which holds a protein
+the bundled model never saw)::
+
+    xvfb-run -a -s '-screen 0 1920x1080x24' python \\
+        scripts/take_newclass_screenshots.py PROJECT OUT [STEPS] [MODEL]
+
+PROJECT is a bench_newclass project folder; OUT the image folder. The
+loop: Pick with the bundled model (or MODEL), New class ``novel``, 20
+clicks on its particles, Learn for STEPS steps (default 300), and the
+proposals up for review, least certain first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import napari
+import numpy as np
+from qtpy.QtWidgets import QApplication
+
+from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
+from napari_cryopick.io.sources import read_picks
+
+PROJECT = Path(sys.argv[1])
+OUT = Path(sys.argv[2])
+STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+MODEL = sys.argv[4] if len(sys.argv) > 4 else ''
+RUN = 'TS_nc_A'
+NAME = 'novel'
+
+
+def settle(widget=None, turns: int = 40) -> None:
+    app = QApplication.instance()
+    while widget is not None and widget.progress.task.running:
+        app.processEvents()
+        time.sleep(0.05)
+    for _ in range(turns):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def shot(viewer, name: str) -> None:
+    settle()
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    iio.imwrite(OUT / f'gui_newclass_{name}.png', image)
+    print('wrote', OUT / f'gui_newclass_{name}.png', flush=True)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    viewer = napari.Viewer()
+    viewer.window.resize(1920, 1080)
+    dock, opener = viewer.window.add_plugin_dock_widget(
+        'napari-cryopick', 'Open tomogram'
+    )
+    opener.path.setText(str(PROJECT))
+    opener.refresh_runs()
+    opener.run.setCurrentText(RUN)
+    opener.open()
+    settle(opener)
+    viewer.window.remove_dock_widget(dock)
+    for layer in list(viewer.layers):
+        if '(curation/0)' in layer.name:  # the ground truth: not shown
+            viewer.layers.remove(layer)
+    _, pick = viewer.window.add_plugin_dock_widget('napari-cryopick', 'Pick')
+    if MODEL:
+        pick.checkpoint.setText(MODEL)
+    pick.pick()
+    settle(pick)
+    _, tune = viewer.window.add_plugin_dock_widget(
+        'napari-cryopick', 'Fine-tune'
+    )
+    box = tune.new_class
+    box.name.setText(NAME)
+    truth = read_picks(PROJECT)
+    mine = truth[(truth['run'] == RUN) & (truth['particle_type'] == NAME)]
+    box.radius.setValue(100.0)
+    box.add_class()
+    layer = viewer.layers[NAME]
+    clicks = mine.iloc[np.random.default_rng(20).permutation(len(mine))[:20]]
+    voxels = angstrom_xyz_to_voxel_zyx(
+        clicks[['x', 'y', 'z']].to_numpy(float), layer.scale
+    )
+    for point in voxels:
+        layer.add(point)
+    viewer.dims.set_point(0, float(voxels[0][0] * layer.scale[0]))
+    shot(viewer, 'clicks')
+    tune.steps.setValue(STEPS)
+    tune.out.setText('/tmp/cryopick-screenshots/novel.safetensors')
+    tune.train()
+    settle(tune)
+    _, review = viewer.window.add_plugin_dock_widget(
+        'napari-cryopick', 'Review'
+    )
+    settle()
+    pick.state.next_in_queue()
+    shot(viewer, 'review')
+    print(tune.result.text())
+    viewer.close()
+
+
+if __name__ == '__main__':
+    main()

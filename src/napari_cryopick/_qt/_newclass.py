@@ -1,0 +1,131 @@
+"""The "Pick your own particle" part of the Fine-tune widget.
+
+New class (name, radius, colour) makes an empty Points layer to click
+in; "Learn" in the Fine-tune widget then trains that class from the
+clicks; its proposals come back for review (the Review widget's queue,
+least certain first, or Next here), to accept (``k``), delete, or mark
+"not this", and Learn again starts from the last model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QColorDialog,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+if TYPE_CHECKING:
+    from napari_cryopick.viewer.state import ViewerState
+
+#: What the "Learn" combo says for fine-tuning on every class.
+ALL_CLASSES = 'every class (complete corrections)'
+
+
+class NewClassBox(QGroupBox):
+    """New class, what to learn, and the review actions.
+
+    Parameters
+    ----------
+    state : ViewerState
+        The shared viewer state.
+    """
+
+    def __init__(self, state: ViewerState):
+        super().__init__('Pick your own particle')
+        self.state = state
+        self.colour: tuple[int, int, int, int] | None = None
+        self.name = QLineEdit()
+        self.name.setPlaceholderText('e.g. proteasome')
+        self.radius = QDoubleSpinBox()
+        self.radius.setRange(5.0, 2000.0)
+        self.radius.setValue(80.0)
+        self.radius.setSuffix(' Å')
+        self.colour_button = QPushButton('Colour...')
+        self.colour_button.clicked.connect(self._choose_colour)
+        self.add_button = QPushButton('New class')
+        self.add_button.clicked.connect(self.add_class)
+        self.learn = QComboBox()
+        self.learn.addItem(ALL_CLASSES)
+        self.accept_button = QPushButton('Accept (k)')
+        self.accept_button.clicked.connect(state.keep_selected)
+        self.not_this_button = QPushButton('Not this')
+        self.not_this_button.clicked.connect(state.not_this_selected)
+        self.next_button = QPushButton('Next proposal (n)')
+        self.next_button.clicked.connect(state.next_in_queue)
+        self.message = QLabel('')
+        self.message.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.radius)
+        row.addWidget(self.colour_button)
+        form = QFormLayout()
+        form.addRow('Name', self.name)
+        form.addRow('Radius', row)
+        form.addRow(self.add_button)
+        form.addRow('Learn', self.learn)
+        review = QHBoxLayout()
+        for button in (
+            self.accept_button,
+            self.not_this_button,
+            self.next_button,
+        ):
+            review.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(review)
+        layout.addWidget(self.message)
+
+    def _choose_colour(self) -> None:
+        colour = QColorDialog.getColor(parent=self)
+        if colour.isValid():
+            self.set_colour(colour.getRgb())
+
+    def set_colour(self, rgba) -> None:
+        """Use ``rgba`` (0-255) for the next new class."""
+        self.colour = tuple(int(v) for v in rgba)
+        self.colour_button.setStyleSheet(
+            f'background-color: {QColor(*self.colour).name()}'
+        )
+
+    def add_class(self):
+        """Add the class named here; return it, or None (see message)."""
+        from napari_cryopick.errors import CryopickError
+
+        try:
+            cls = self.state.add_class(
+                self.name.text().strip(), self.radius.value(), self.colour
+            )
+        except CryopickError as err:
+            self.message.setText(str(err))
+            return None
+        self.learn.addItem(cls.name)
+        self.learn.setCurrentText(cls.name)
+        self.name.clear()
+        self.colour = None
+        self.colour_button.setStyleSheet('')
+        self.message.setText(
+            f'Click examples of {cls.name} in its layer, then Learn.'
+        )
+        return cls
+
+    def learned_class(self) -> str | None:
+        """Return the class to learn from clicks (None: every class)."""
+        text = self.learn.currentText()
+        return None if text == ALL_CLASSES else text
+
+    def offer(self, names) -> None:
+        """List the model's and session's classes as classes to learn."""
+        have = {self.learn.itemText(i) for i in range(self.learn.count())}
+        for name in names:
+            if name not in have:
+                self.learn.addItem(name)
