@@ -74,3 +74,22 @@ def test_cards_in_the_former_colours_are_drawn_in_the_palette():
     assert display_color(old) == CZII_CLASSES[3].color
     mine = ParticleClass('ribosome', 4, 150.0, color=(1, 2, 3, 255))
     assert display_color(mine) == (1, 2, 3, 255)
+
+
+def test_new_classes_get_colours_apart_from_the_czii_ones():
+    from napari_cryopick.classes import extend_classes
+
+    # A card written before the palette: its classes are drawn in it.
+    old_card = tuple(
+        ParticleClass(c.name, c.label, c.radius, color=FORMER_CZII_COLOURS[n])
+        for n, c in ((c.name, c) for c in CZII_CLASSES)
+    )
+    new = tuple(
+        ParticleClass(f'protein{i}', 0, 80.0, color=(0, 0, 0, 0))
+        for i in range(3)
+    )
+    for known in (CZII_CLASSES, old_card):
+        added = extend_classes(known, new)
+        shown = [display_color(c) for c in known] + [c.color for c in added]
+        assert len(set(shown)) == len(shown)
+        assert _closest(shown, 'normal') > 0.1

@@ -195,16 +195,17 @@ def _class_from_object(path: Path, obj: dict) -> ParticleClass | None:
 
 
 #: Colours given to new classes without one: distinct from the CZII
-#: colours and from each other (Okabe-Ito / Tol, colour-blind safe).
+#: colours (:data:`OKABE_ITO`) and from each other, most distinct first
+#: (Okabe-Ito's vermillion, then Paul Tol's muted scheme).
 NEW_CLASS_COLOURS: tuple[tuple[int, int, int, int], ...] = (
-    (230, 159, 0, 255),
-    (204, 121, 167, 255),
-    (86, 180, 233, 255),
     (213, 94, 0, 255),
-    (240, 228, 66, 255),
     (136, 34, 85, 255),
+    (51, 34, 136, 255),
+    (153, 153, 51, 255),
+    (204, 102, 119, 255),
     (68, 170, 153, 255),
-    (170, 68, 153, 255),
+    (221, 204, 119, 255),
+    (136, 204, 238, 255),
 )
 
 
@@ -300,7 +301,8 @@ def extend_classes(
     names = {c.name for c in known}
     seen: set[str] = set()
     label = max((c.label for c in known), default=0)
-    used = {c.color for c in known}
+    # As drawn: a card in the former CZII colours shows the palette's.
+    used = {display_color(c) for c in known}
     free = [c for c in NEW_CLASS_COLOURS if c not in used]
     out = []
     for cls in new:
