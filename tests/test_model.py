@@ -309,6 +309,28 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     assert not (tmp_path / 'pwned').exists()
 
 
+def test_card_header_read_as_safetensors_reads_it(tmp_path):
+    # read_card parses the header itself (no extension on the GUI
+    # thread); it must agree with safetensors and refuse what it refuses.
+    from safetensors import safe_open
+
+    from napari_cryopick.model.checkpoint import (
+        CARD_KEY,
+        _safetensors_metadata,
+        bundled_checkpoint,
+    )
+
+    path = bundled_checkpoint()
+    with safe_open(str(path), framework='numpy') as handle:
+        expected = handle.metadata()
+    assert _safetensors_metadata(path) == expected
+    assert CARD_KEY in expected
+    cut = tmp_path / 'cut.safetensors'
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CryopickError, match='not a safetensors checkpoint'):
+        read_card(cut)
+
+
 def test_bad_checkpoints(tmp_path):
     with pytest.raises(CryopickError, match='no such checkpoint'):
         load_checkpoint(tmp_path / 'missing.safetensors')

@@ -115,3 +115,32 @@ def test_the_state_holds_its_viewer_weakly():
     assert state.viewer is None
     state.next_in_queue()  # a state outliving its viewer does nothing
     state.show_pick(0)
+
+
+def test_deferred_layers_come_one_step_per_turn_and_hidden_first():
+    # With a scheduler, nothing is added in the caller's turn; each new
+    # layer is added hidden on one turn and shown on the next, so no
+    # turn both adds a layer and draws it for the first time.
+    turns = []
+    viewer = ViewerModel()
+    state = ViewerState(viewer, schedule=turns.append)
+    session = PickSession('TS_1', CZII_CLASSES[:2])
+    state.update(tomogram=_tomogram(), session=session)
+    session.set_candidates(_candidates())
+    assert len(viewer.layers) == 0
+    steps = []
+    while turns:
+        before = [(layer.name, layer.visible) for layer in viewer.layers]
+        turns.pop(0)()
+        after = [(layer.name, layer.visible) for layer in viewer.layers]
+        if set(after) != set(before):  # other turns update the data
+            steps.append(set(after) - set(before))
+    names = [c.name for c in CZII_CLASSES[:2]]
+    expected = []
+    for name in names:
+        expected += [{(name, False)}, {(name, True)}]
+    assert steps == expected
+    assert state.layers.complete
+    layers = state.layers.layers
+    shown = sum(len(layers[n].data) for n in names)
+    assert shown == len(session.visible())
