@@ -8,6 +8,7 @@ from qtpy.QtWidgets import QWidget
 
 from napari_cryopick._qt._task import later
 from napari_cryopick.viewer.state import ViewerState
+from napari_cryopick.viewer.warm import thaw
 
 if TYPE_CHECKING:
     from napari.components import ViewerModel
@@ -28,6 +29,9 @@ class CryopickWidget(QWidget):
         super().__init__()
         self.viewer = viewer
         self.state = state or shared_state(viewer)
+        # The warm-up froze the objects alive then (the window among
+        # them): destroyed, the window must be collectable again.
+        self.destroyed.connect(thaw)
 
 
 def shared_state(viewer: ViewerModel) -> ViewerState:

@@ -15,6 +15,16 @@ on a helper thread. :func:`preload_torch_libraries` loads them first
 through ``dlopen`` called as a foreign function, which runs without the
 GIL; ``import torch`` then finds them loaded.
 
+Importing torch and MONAI adds some 250,000 objects to the garbage
+collector's care, and CPython scans them all in each full collection
+it makes as they arrive: three of 0.12-0.21 s during the warm-up, each
+freezing the GUI thread (it waits for the GIL, or the collection runs on
+it). The warm-up therefore imports with automatic collection off and
+then freezes what the process holds (:func:`gc.freeze`): later
+collections skip those long-lived objects. A frozen object that becomes
+garbage in a cycle is not collected until :func:`thaw` (called when the
+cryopick widgets are destroyed, so a closed window is freed).
+
 Helper threads (:func:`start_helper`) also run at a lower CPU priority
 than the GUI thread (:func:`lower_thread_priority`): on a machine with
 few cores, a worker busy in the network and reading the tomogram took
@@ -29,6 +39,7 @@ window for half a second as a dock widget imported its modules.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib.util
 import os
 import sys
@@ -160,8 +171,28 @@ def preload_torch_libraries() -> bool:
     return all(dlopen(os.fsencode(p), os.RTLD_NOW) for p in paths)
 
 
+def thaw() -> None:
+    """Let every object frozen by a warm-up be collected again."""
+    gc.unfreeze()
+
+
 def _import_libraries() -> None:
-    """Import torch, MONAI, SciPy and the model modules."""
+    """Import torch, MONAI, SciPy and the model modules, then freeze.
+
+    See the module's notes: collections during the imports froze the
+    GUI for up to 0.2 s each.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _imports()
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
+def _imports() -> None:
     preload_torch_libraries()
     import monai.losses  # noqa: F401
     import monai.networks.nets  # noqa: F401
