@@ -464,3 +464,26 @@ def test_bad_new_class_input(checkpoint, phantoms, tmp_path, capsys):
     assert main(argv) == 1
     assert 'clashes' in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():
+    from napari_cryopick.model.finetune_sparse import confident_others
+
+    classes = (*CZII_CLASSES, ParticleClass('novel', 7, 100.0))
+    clicks = pk.make_picks('TS_a', ['novel'], [[1000.0, 1000.0, 500.0]])
+    names = ['apo-ferritin', 'apo-ferritin', 'ribosome', 'ribosome', 'novel']
+    xyz = [
+        [3000.0, 3000.0, 500.0],  # sure and far: a negative
+        [1100.0, 1000.0, 500.0],  # sure but on the click: may be it
+        [4000.0, 1000.0, 500.0],  # doubtful (under CONFIDENT)
+        [4000.0, 3000.0, 500.0],  # under its class threshold
+        [5000.0, 5000.0, 500.0],  # the labelled class itself
+    ]
+    found = pk.make_picks(
+        'TS_a', names, xyz, score=[0.9, 0.95, 0.3, 0.6, 0.99], origin='model'
+    )
+    thresholds = {'apo-ferritin': 0.2, 'ribosome': 0.7}
+    mined = confident_others(found, clicks, classes, ['novel'], thresholds)
+    assert mined['particle_type'].tolist() == ['apo-ferritin']
+    assert pk.positions(mined).tolist() == [[3000.0, 3000.0, 500.0]]
+

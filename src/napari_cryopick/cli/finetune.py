@@ -176,7 +176,6 @@ def run(args) -> int:
     settings = replace(
         settings,
         train=config,
-        mine_negatives=not args.incomplete_labels,
         keep_worse=args.keep_worse,
         classes=labelled,
         incomplete=args.incomplete_labels,

@@ -29,7 +29,9 @@ from napari_cryopick.model.checkpoint import (
 )
 from napari_cryopick.model.device import describe, resolve_device
 from napari_cryopick.model.finetune_sparse import (
+    MINED_FRACTION,
     click_thresholds,
+    confident_others,
     paint_negatives,
     plan_labels,
 )
@@ -154,9 +156,7 @@ def click_settings(**changes) -> FinetuneSettings:
     Labels incomplete (most particles unclicked), no mined negatives,
     :data:`CLICKS_TRAIN`; ``changes`` override any field.
     """
-    settings = FinetuneSettings(
-        train=CLICKS_TRAIN, incomplete=True, mine_negatives=False
-    )
+    settings = FinetuneSettings(train=CLICKS_TRAIN, incomplete=True)
     return replace(settings, **changes)
 
 
@@ -366,7 +366,22 @@ def _finetune_sparse(
     if held_out:
         found = predict(model, held_out, 'scoring the starting model')
         before = _score_labelled(tuned, held_out, found, labelled)
-    if settings.mine_negatives and not settings.incomplete:
+    if settings.mine_negatives and settings.incomplete:
+        # The other classes' sure picks: "not this" for the new class.
+        runs = [
+            replace(
+                run,
+                proposals=confident_others(
+                    predict(model, [run], 'finding the other classes'),
+                    run.picks,
+                    tuned.classes,
+                    labelled,
+                    model.thresholds,
+                ),
+            )
+            for run in runs
+        ]
+    elif settings.mine_negatives:
         known = [n for n in labelled if n not in {c.name for c in plan.new}]
         runs = [
             with_mined_negatives(
@@ -392,8 +407,8 @@ def _finetune_sparse(
         i + 1 for i, c in enumerate(tuned.classes) if c.name in labelled
     ]
     weights = settings.sparse
-    if not settings.incomplete:
-        weights = replace(weights, unlabelled=1.0)
+    if not settings.incomplete:  # unlabelled space holds none of them
+        weights = replace(weights, unlabelled=weights.negative)
     objective = sparse_objective(
         copy.deepcopy(model.network), channels, weights
     )
@@ -507,6 +522,20 @@ def _sparse_sample(model, run: LabelledRun, settings):
             fraction,
         )
         sample.negatives = pick_voxels(run.negatives, voxel_size, factor)
+    if settings.incomplete and run.proposals is not None:
+        others = run.proposals  # confident_others: painted whole
+        paint_negatives(
+            sample.labels,
+            others,
+            model.classes,
+            voxel_size,
+            factor,
+            MINED_FRACTION,
+        )
+        mined = pick_voxels(others, voxel_size, factor)
+        if sample.negatives is not None and len(sample.negatives):
+            mined = np.concatenate([sample.negatives, mined])
+        sample.negatives = mined
     return sample
 
 

@@ -44,6 +44,14 @@ CLICK_QUANTILE = 0.1
 CLICK_FRACTION = 0.5
 #: Bounds of a threshold set from clicks.
 THRESHOLD_RANGE = (0.05, 0.9)
+#: The starting model's picks of the classes nobody labelled that count
+#: as "not the new class": scored at least this (and over their class
+#: threshold), so a doubtful pick that may be the new particle is not.
+CONFIDENT = 0.5
+#: Those picks are painted negative over this fraction of their class
+#: radius: a new class's false peaks sat on the rims of other particles,
+#: outside the cores the starting model was taught.
+MINED_FRACTION = 1.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,49 @@ def paint_negatives(labels, negatives, classes, voxel_size, factor, fraction):
         size = max(1.0, fraction * radius.get(name, smallest) / spacing)
         _paint(labels, pick_voxels(rows, voxel_size, factor), size, NEGATIVE)
     return labels
+
+
+def confident_others(found, clicks, classes, labelled, thresholds):
+    """Return the starting model's sure picks of other classes, off clicks.
+
+    Parameters
+    ----------
+    found : DataFrame
+        The starting model's candidates on the labelled runs.
+    clicks : DataFrame
+        The labels (positives of the ``labelled`` classes).
+    classes : tuple of ParticleClass
+        The tuned model's classes (radii).
+    labelled : sequence of str
+        Classes the labels cover.
+    thresholds : dict
+        The starting model's thresholds.
+
+    Returns
+    -------
+    DataFrame
+        Candidates of the classes nobody labelled, scored over their
+        threshold and :data:`CONFIDENT`, farther from every click than
+        their radius plus the clicked class's: negatives of the labelled
+        classes (the starting model's knowledge, used as the issue asks).
+    """
+    from scipy.spatial import cKDTree
+
+    radius = {c.name: c.radius for c in classes}
+    others = found[~found['particle_type'].isin(list(labelled))]
+    floor = others['particle_type'].map(thresholds).fillna(1.0)
+    others = others[others['score'] >= np.maximum(floor, CONFIDENT)]
+    keep = np.ones(len(others), bool)
+    reach = others['particle_type'].map(radius).to_numpy(float)
+    for run, rows in clicks.groupby('run'):
+        mine = (others['run'] == run).to_numpy()
+        if not mine.any():
+            continue
+        tree = cKDTree(pk.positions(rows))
+        distance, index = tree.query(pk.positions(others[mine]))
+        clicked = rows['particle_type'].map(radius).to_numpy(float)[index]
+        keep[mine] = distance > reach[mine] + clicked
+    return others[keep]
 
 
 def click_thresholds(found, clicks, classes, names) -> dict[str, float]:
