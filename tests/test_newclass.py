@@ -486,4 +486,3 @@ def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():
     mined = confident_others(found, clicks, classes, ['novel'], thresholds)
     assert mined['particle_type'].tolist() == ['apo-ferritin']
     assert pk.positions(mined).tolist() == [[3000.0, 3000.0, 500.0]]
-
