@@ -43,7 +43,7 @@ from napari_cryopick.model.predict import (
     predict_tomogram,
 )
 from napari_cryopick.model.sampling import make_sample
-from napari_cryopick.model.sparse import SparseWeights
+from napari_cryopick.model.sparse import MINED, SparseWeights
 from napari_cryopick.model.stages import Cancelled, Predictions
 from napari_cryopick.model.train import TrainConfig, train
 
@@ -408,7 +408,7 @@ def _finetune_sparse(
     ]
     weights = settings.sparse
     if not settings.incomplete:  # unlabelled space holds none of them
-        weights = replace(weights, unlabelled=weights.negative)
+        weights = replace(weights, unlabelled=weights.mined)
     objective = sparse_objective(
         copy.deepcopy(model.network), channels, weights
     )
@@ -531,6 +531,7 @@ def _sparse_sample(model, run: LabelledRun, settings):
             voxel_size,
             factor,
             MINED_FRACTION,
+            MINED,
         )
         mined = pick_voxels(others, voxel_size, factor)
         if sample.negatives is not None and len(sample.negatives):

@@ -163,8 +163,10 @@ def _check_inside(tomogram, table: pd.DataFrame) -> None:
         )
 
 
-def paint_negatives(labels, negatives, classes, voxel_size, factor, fraction):
-    """Mark ``negatives`` as :data:`NEGATIVE` in ``labels`` (in place).
+def paint_negatives(
+    labels, negatives, classes, voxel_size, factor, fraction, code=NEGATIVE
+):
+    """Mark ``negatives`` as ``code`` in ``labels`` (in place).
 
     Each negative gets a sphere of ``fraction`` x its class radius (the
     smallest class radius for a class the model lacks), over anything
@@ -179,7 +181,7 @@ def paint_negatives(labels, negatives, classes, voxel_size, factor, fraction):
     )
     for name, rows in negatives.groupby('particle_type'):
         size = max(1.0, fraction * radius.get(name, smallest) / spacing)
-        _paint(labels, pick_voxels(rows, voxel_size, factor), size, NEGATIVE)
+        _paint(labels, pick_voxels(rows, voxel_size, factor), size, code)
     return labels
 
 

@@ -32,12 +32,13 @@ peak in empty space then cost almost nothing, and a tuned model called
 thousands of places in a full-size tomogram the new class at 0.95
 (novel-class F4 0.20 after 20 clicks, `benchmarks/bench_newclass.py`;
 0.60 with these weights and the mined negatives). What was tried and
-measured worse on the same benchmark: known negatives at 32 per voxel
+measured worse on the same benchmark: the mined negatives at 32 per voxel
 (0.55), and the hardest known-negative voxels averaged on their own, as
 many as the positives (0.05: it unlearnt the class).
 
 Label codes in the target volume: 0 unlabelled, 1..C a positive of that
-output channel, :data:`NEGATIVE` "none of the labelled classes",
+output channel, :data:`NEGATIVE` "none of the labelled classes" (the
+user's word), :data:`MINED` the same (the starting model's belief),
 :data:`~napari_cryopick.model.targets.IGNORE` nothing asked.
 """
 
@@ -49,6 +50,8 @@ from napari_cryopick.model.targets import IGNORE
 
 #: Label code of a voxel known to hold none of the labelled classes.
 NEGATIVE = 254
+#: Label code of a voxel the starting model is sure holds another class.
+MINED = 253
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,12 @@ class SparseWeights:
         third of a class clicked, a place that looks like the clicks
         ends near ``positive / (positive + 2)`` (0.97 at 64).
     negative : float
-        A voxel of a known negative (deleted picks, "not this" marks).
+        A voxel of a known negative: what the user said (deleted picks,
+        "not this" marks).
+    mined : float
+        A voxel of a particle the starting model is sure is of another
+        class (:data:`MINED`): its belief, not the user's word, and as
+        many as there are other particles.
     unlabelled : float
         Every other unlabelled voxel, a weak negative of the labelled
         classes (with complete labels it is a known negative).
@@ -71,7 +79,8 @@ class SparseWeights:
     """
 
     positive: float = 64.0
-    negative: float = 4.0
+    negative: float = 32.0
+    mined: float = 4.0
     unlabelled: float = 1.0
     distill: float = 1.0
 
@@ -153,6 +162,7 @@ def sparse_loss(logits, labels, teacher_probs, labelled, weights):
     weight = torch.zeros_like(loss)
     weight[labels == 0] = weights.unlabelled
     weight[labels == NEGATIVE] = weights.negative
+    weight[labels == MINED] = weights.mined
     for channel in labelled:
         mask = labels == channel
         loss = torch.where(mask, -log_p[:, channel], loss)
