@@ -248,7 +248,7 @@ def format_score_table(result: ScoreResult) -> str:
     -------
     str
         One header line, one line per class, and a last line
-        ``score: 0.XXXX``.
+        ``score: <weighted F4>`` (4 decimals).
     """
     header = table_headers(result.beta)
     rows = [header]

@@ -51,7 +51,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    """Score and print the per-class table, ``score: 0.XXXX`` last."""
+    """Score; print the per-class table, then ``score: <weighted F4>``."""
     from napari_cryopick.io.sources import read_picks, source_classes
     from napari_cryopick.metric import (
         check_overlap,

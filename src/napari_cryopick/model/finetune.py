@@ -301,23 +301,8 @@ def _finetune(model, runs, out, settings, held_out, predict, start):
     tuned = copy.deepcopy(model)
     card = _card(model, runs, settings)
 
-    def save(step: int) -> None:
-        card['finetune']['steps_done'] = step
-        save_checkpoint(out, tuned.network, card)
-
-    save(0)
-    result = train(
-        tuned.network,
-        [_sample(tuned, run, settings) for run in runs],
-        settings.train,
-        progress=predict.progress,
-        cancel=predict.cancel,
-        on_checkpoint=save,
-        checkpoint_every=settings.checkpoint_every,
-    )
-    tuned.network.eval()
-    if result.cancelled:
-        raise Cancelled(card, before)
+    samples = [_sample(tuned, run, settings) for run in runs]
+    result, save = _train(tuned, samples, out, card, settings, predict, before)
     try:
         after = _retuned_score(tuned, runs, settings, held_out, predict, card)
     except Cancelled:
@@ -399,10 +384,6 @@ def _finetune_sparse(
         labels=dict(plan.counts),
     )
 
-    def save(step: int) -> None:
-        card['finetune']['steps_done'] = step
-        save_checkpoint(out, tuned.network, card)
-
     channels = [
         i + 1 for i, c in enumerate(tuned.classes) if c.name in labelled
     ]
@@ -412,20 +393,10 @@ def _finetune_sparse(
     objective = sparse_objective(
         copy.deepcopy(model.network), channels, weights
     )
-    save(0)
-    result = train(
-        tuned.network,
-        [_sparse_sample(tuned, run, settings) for run in runs],
-        settings.train,
-        progress=predict.progress,
-        cancel=predict.cancel,
-        on_checkpoint=save,
-        checkpoint_every=settings.checkpoint_every,
-        objective=objective,
+    samples = [_sparse_sample(tuned, run, settings) for run in runs]
+    result, save = _train(
+        tuned, samples, out, card, settings, predict, before, objective
     )
-    tuned.network.eval()
-    if result.cancelled:
-        raise Cancelled(card, before)
     try:
         tuning_found = predict(tuned, runs, 'tuning the thresholds')
         card['thresholds'] = _sparse_thresholds(
@@ -458,6 +429,37 @@ def _finetune_sparse(
         worse,
         tuning_found,
     )
+
+
+def _train(
+    tuned, samples, out, card, settings, predict, before, objective=None
+):
+    """Train ``tuned`` in place, checkpointing to ``out`` as it goes.
+
+    Returns the training result and ``save(step)``, which writes the
+    checkpoint with ``card`` (the caller saves the final one). A
+    cancelled run raises :class:`Cancelled` with the last checkpoint.
+    """
+
+    def save(step: int) -> None:
+        card['finetune']['steps_done'] = step
+        save_checkpoint(out, tuned.network, card)
+
+    save(0)
+    result = train(
+        tuned.network,
+        samples,
+        settings.train,
+        progress=predict.progress,
+        cancel=predict.cancel,
+        on_checkpoint=save,
+        checkpoint_every=settings.checkpoint_every,
+        objective=objective,
+    )
+    tuned.network.eval()
+    if result.cancelled:
+        raise Cancelled(card, before)
+    return result, save
 
 
 def _only(run: LabelledRun, names) -> LabelledRun:
