@@ -175,13 +175,18 @@ def _labelled(phantoms, run, clicks=None):
 def _probability_at(model, tomogram, table, channel):
     """Mean probability of ``channel`` at the picks of ``table``."""
     from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
+    from napari_cryopick.model.infer import class_probabilities
+    from napari_cryopick.model.newclass import known_channels
     from napari_cryopick.model.normalize import normalize_volume
     from napari_cryopick.model.predict import model_grid
 
     volume, factor = model_grid(tomogram, model.voxel_size)
     image = torch.from_numpy(normalize_volume(volume))[None, None]
     with torch.no_grad():
-        probs = model.network(image).softmax(1)[0].numpy()
+        logits = model.network(image)
+    # As prediction reads them: the classes the model started with
+    # among themselves, an added class against all.
+    probs = class_probabilities(logits, known_channels(model))[0].numpy()
     voxels = angstrom_xyz_to_voxel_zyx(pk.positions(table), tomogram.scales[0])
     voxels = np.round(voxels / factor).astype(int)
     voxels = np.clip(voxels, 0, np.array(probs.shape[1:]) - 1)
@@ -198,9 +203,12 @@ def test_a_tiny_run_learns_a_planted_shape_from_sparse_clicks(
     run, radius = _labelled(phantoms, 'TS_a', clicks=6)
     truth_a = phantoms[0]['TS_a'][1]
     run = replace(run, negatives=truth_a[truth_a['particle_type'] != NOVEL])
+    # 150 steps: at 100 the ranking was 0.724 once the new class left
+    # the distillation (it had been held down wherever the untrained
+    # starting model saw any class, a regulariser this test relied on).
     settings = replace(
         FAST,
-        train=replace(FAST.train, steps=100, lr=3e-3, pick_fraction=0.5),
+        train=replace(FAST.train, steps=150, lr=3e-3, pick_fraction=0.5),
     )
     definitions = (ParticleClass(NOVEL, 0, radius),)
     result = finetune(
@@ -486,3 +494,21 @@ def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():
     mined = confident_others(found, clicks, classes, ['novel'], thresholds)
     assert mined['particle_type'].tolist() == ['apo-ferritin']
     assert pk.positions(mined).tolist() == [[3000.0, 3000.0, 500.0]]
+
+
+def test_classes_a_model_knew_are_read_among_themselves(checkpoint):
+    from napari_cryopick.model.infer import class_probabilities
+    from napari_cryopick.model.newclass import known_channels
+
+    model = load_checkpoint(checkpoint)
+    assert known_channels(model) is None
+    wider = add_classes(model, (_proteasome(),))
+    known = known_channels(wider)
+    assert known == len(model.classes) + 1
+    # A new channel that fires takes nothing from the old classes' odds.
+    logits = torch.randn(1, known + 1, 2, 2, 2)
+    logits[:, -1] = 9.0
+    probs = class_probabilities(logits.clone(), known)
+    assert torch.allclose(probs[:, :known], logits[:, :known].softmax(1))
+    assert torch.allclose(probs[:, -1], logits.softmax(1)[:, -1])
+    assert torch.equal(class_probabilities(logits, None), logits.softmax(1))

@@ -206,6 +206,7 @@ def stream_probabilities(
     *,
     multiple: int = 4,
     channels: Sequence[int] | None = None,
+    known: int | None = None,
     on_slab: Callable[[np.ndarray, int, int, int], None],
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -228,6 +229,11 @@ def stream_probabilities(
     channels : sequence of int, optional
         Output channels (class labels) to keep; default every foreground
         channel, in order.
+    known : int, optional
+        Output channels (background first) the network had before
+        classes were added to it (:func:`~napari_cryopick.model.newclass.
+        known_channels`): those are read by a softmax of their own, as
+        the starting model read them; the added ones against all.
     on_slab : callable
         ``on_slab(probs, axis, lo, hi)`` with the final (C, ...)
         probabilities of rows ``lo:hi`` along ``axis``; ``probs`` is a
@@ -264,7 +270,9 @@ def stream_probabilities(
             if cancel is not None and cancel():
                 return False
             block = rows.block(start, patch)
-            probs = _ensemble(networks, block, settings, device, channels)
+            probs = _ensemble(
+                networks, block, settings, device, channels, known
+            )
             if window is None:
                 window = _Window(len(probs), shape, patch, axis)
             window.add(probs, weight, start)
@@ -372,7 +380,9 @@ def _tile_shape(shape, patch, multiple: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _ensemble(networks, block: np.ndarray, settings, device, channels=None):
+def _ensemble(
+    networks, block: np.ndarray, settings, device, channels=None, known=None
+):
     import torch
 
     from napari_cryopick.model.device import autocast
@@ -384,11 +394,41 @@ def _ensemble(networks, block: np.ndarray, settings, device, channels=None):
         for view in views:
             with autocast(device, settings.amp):
                 logits = network(_apply(x, view))
-            probs = _undo(logits.float().softmax(dim=1), view)
+            probs = _undo(class_probabilities(logits.float(), known), view)
             total = probs if total is None else total + probs
     total = total / (len(networks) * len(views))
     keep = slice(1, None) if channels is None else list(channels)
     return total[0, keep].cpu().numpy()
+
+
+def class_probabilities(logits, known: int | None):
+    """Return class probabilities; the first ``known`` among themselves.
+
+    A class added by fine-tuning takes probability from the classes the
+    starting model knew wherever it fires, also where it is wrong; read
+    among themselves, those keep the odds fine-tuning taught them to keep
+    (:mod:`napari_cryopick.model.sparse`), so their picks and thresholds
+    stay the starting model's.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        (B, C, ...) network outputs.
+    known : int or None
+        Channels (background first) the network had before classes were
+        added (:func:`~napari_cryopick.model.newclass.known_channels`);
+        ``None``: one softmax over all.
+
+    Returns
+    -------
+    torch.Tensor
+        Probabilities, shaped like ``logits``.
+    """
+    probs = logits.softmax(dim=1)
+    if known is None or known >= logits.shape[1]:
+        return probs
+    probs[:, :known] = logits[:, :known].softmax(dim=1)
+    return probs
 
 
 # Each view's operations on a (batch, channel, z, y, x) tensor and their

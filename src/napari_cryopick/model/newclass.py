@@ -93,6 +93,16 @@ def add_classes(
     return LoadedModel(network, ModelCard.from_dict(card), model.path)
 
 
+def known_channels(model: LoadedModel) -> int | None:
+    """Return how many output channels ``model`` had before classes were added.
+
+    Background first; ``None`` when no class was added (each added class
+    records its ``origin`` and takes the next channel).
+    """
+    added = [c.label for c in model.classes if 'origin' in c.metadata]
+    return min(added) if added else None
+
+
 def _check_grid(model: LoadedModel, cls: ParticleClass) -> None:
     if cls.radius / model.voxel_size < MIN_GRID_RADIUS:
         raise input_error(

@@ -22,6 +22,7 @@ from napari_cryopick.model.infer import (
     InferenceSettings,
     stream_probabilities,
 )
+from napari_cryopick.model.newclass import known_channels
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
 from napari_cryopick.model.signal import SignalCheck, nothing_stands_out
 from napari_cryopick.picks import apply_thresholds
@@ -182,6 +183,7 @@ def predict_tomogram(
         settings.inference,
         multiple=_stride_multiple(first.card),
         channels=[c.label for c in classes],
+        known=known_channels(first),
         on_slab=slabs,
         progress=progress,
         cancel=cancel,
