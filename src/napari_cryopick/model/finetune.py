@@ -28,13 +28,7 @@ from napari_cryopick.model.checkpoint import (
     save_checkpoint,
 )
 from napari_cryopick.model.device import describe, resolve_device
-from napari_cryopick.model.finetune_sparse import (
-    MINED_FRACTION,
-    click_thresholds,
-    confident_others,
-    paint_negatives,
-    plan_labels,
-)
+from napari_cryopick.model.finetune_labels import plan_labels
 from napari_cryopick.model.grid import plan_grid
 from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.model.predict import (
@@ -43,7 +37,7 @@ from napari_cryopick.model.predict import (
     predict_tomogram,
 )
 from napari_cryopick.model.sampling import make_sample
-from napari_cryopick.model.sparse import MINED, SparseWeights
+from napari_cryopick.model.sparse import SparseWeights
 from napari_cryopick.model.stages import Cancelled, Predictions
 from napari_cryopick.model.train import TrainConfig, train
 
@@ -264,7 +258,9 @@ def finetune(
         predictions.know(model, run)
     try:
         if plan is not None:
-            return _finetune_sparse(
+            from napari_cryopick.model.finetune_sparse import finetune_sparse
+
+            return finetune_sparse(
                 model,
                 runs,
                 Path(out),
@@ -329,108 +325,6 @@ def _is_sparse(model, runs, settings) -> bool:
     return any(not set(r.picks['particle_type']) <= names for r in runs)
 
 
-def _finetune_sparse(
-    model, runs, out, settings, held_out, predict, start, plan
-):
-    """Fine-tune on labels of some classes; keep the others (sparse path)."""
-    from napari_cryopick.model.newclass import add_classes
-    from napari_cryopick.model.sparse import sparse_objective
-
-    labelled = plan.labelled
-    runs = [_only(run, labelled) for run in runs]
-    held_out = [_only(run, labelled) for run in held_out or []]
-    origin = {
-        'runs': [r.tomogram.run for r in runs],
-        'labels': dict(plan.counts),
-        'incomplete': settings.incomplete,
-    }
-    tuned = add_classes(model, plan.new, origin)
-    if tuned is model:
-        tuned = copy.deepcopy(model)
-    before = None
-    if held_out:
-        found = predict(model, held_out, 'scoring the starting model')
-        before = _score_labelled(tuned, held_out, found, labelled)
-    if settings.mine_negatives and settings.incomplete:
-        # The other classes' sure picks: "not this" for the new class.
-        runs = [
-            replace(
-                run,
-                proposals=confident_others(
-                    predict(model, [run], 'finding the other classes'),
-                    run.picks,
-                    tuned.classes,
-                    labelled,
-                    model.thresholds,
-                ),
-            )
-            for run in runs
-        ]
-    elif settings.mine_negatives:
-        known = [n for n in labelled if n not in {c.name for c in plan.new}]
-        runs = [
-            with_mined_negatives(
-                model,
-                replace(
-                    run, proposals=_of(predict(model, [run], 'mining'), known)
-                ),
-            )
-            for run in runs
-        ]
-    card = _card(tuned, runs, settings)
-    card['finetune'].update(
-        classes=list(labelled),
-        new_classes=[c.name for c in plan.new],
-        labels=dict(plan.counts),
-    )
-
-    channels = [
-        i + 1 for i, c in enumerate(tuned.classes) if c.name in labelled
-    ]
-    weights = settings.sparse
-    if not settings.incomplete:  # unlabelled space holds none of them
-        weights = replace(weights, unlabelled=weights.mined)
-    objective = sparse_objective(
-        copy.deepcopy(model.network), channels, weights
-    )
-    samples = [_sparse_sample(tuned, run, settings) for run in runs]
-    result, save = _train(
-        tuned, samples, out, card, settings, predict, before, objective
-    )
-    try:
-        tuning_found = predict(tuned, runs, 'tuning the thresholds')
-        card['thresholds'] = _sparse_thresholds(
-            tuned, runs, tuning_found, labelled, settings
-        )
-        tuned.card = ModelCard.from_dict(card)
-        after = None
-        if held_out:
-            found = predict(tuned, held_out, 'scoring the fine-tuned model')
-            after = _score_labelled(tuned, held_out, found, labelled)
-    except Cancelled:
-        raise Cancelled(card, before) from None
-    card['finetune'].update(before=before, after=after)
-    save(result.steps_done)
-    worse = None
-    if not plan.new and _is_worse(before, after) and not settings.keep_worse:
-        worse = worse_path(out)
-        save_checkpoint(worse, tuned.network, card)
-        card = _kept_card(model, card, worse)
-        save_checkpoint(out, model.network, card)
-    seconds = time.perf_counter() - start
-    return FinetuneResult(
-        out,
-        card,
-        before,
-        after,
-        result.steps_done,
-        False,
-        seconds,
-        worse,
-        tuning_found,
-    )
-
-
 def _train(
     tuned, samples, out, card, settings, predict, before, objective=None
 ):
@@ -460,86 +354,6 @@ def _train(
     if result.cancelled:
         raise Cancelled(card, before)
     return result, save
-
-
-def _only(run: LabelledRun, names) -> LabelledRun:
-    """``run`` with picks of the labelled classes only."""
-    return replace(run, picks=_of(run.picks, names))
-
-
-def _of(table, names):
-    if table is None:
-        return None
-    return table[table['particle_type'].isin(list(names))]
-
-
-def _sparse_thresholds(tuned, runs, found, labelled, settings) -> dict:
-    """Thresholds: the labelled classes' new ones, every other kept."""
-    thresholds = dict(tuned.thresholds)
-    if settings.incomplete:
-        clicks = pd.concat([r.picks for r in runs], ignore_index=True)
-        thresholds.update(
-            click_thresholds(found, clicks, tuned.classes, labelled)
-        )
-    elif settings.retune_thresholds:
-        parts = [(run, -np.inf) for run in runs]
-        tuned_all = _retune(tuned, parts, _of(found, labelled))
-        thresholds.update({n: tuned_all[n] for n in labelled})
-    return thresholds
-
-
-def _score_labelled(model, runs, found, names) -> float:
-    """Weighted F4 over the labelled classes (``model``'s thresholds)."""
-    from napari_cryopick.metric import score_picks
-
-    classes = tuple(c for c in model.classes if c.name in set(names))
-    found = pk.apply_thresholds(_of(found, names), model.thresholds)
-    truth = pd.concat([r.picks for r in runs], ignore_index=True)
-    return score_picks(truth, found, classes).score
-
-
-def _sparse_sample(model, run: LabelledRun, settings):
-    """Return a training sample whose negatives are painted NEGATIVE."""
-    from napari_cryopick.model.targets import pick_voxels
-
-    volume, factor = model_grid(run.tomogram, model.voxel_size)
-    fraction = model.card.radius_fraction or settings.fraction
-    voxel_size = run.tomogram.scales[0]
-    sample = make_sample(
-        volume,
-        run.picks,
-        model.classes,
-        voxel_size,
-        factor,
-        fraction,
-        run=run.tomogram.run,
-    )
-    if run.negatives is not None and len(run.negatives):
-        paint_negatives(
-            sample.labels,
-            run.negatives,
-            model.classes,
-            voxel_size,
-            factor,
-            fraction,
-        )
-        sample.negatives = pick_voxels(run.negatives, voxel_size, factor)
-    if settings.incomplete and run.proposals is not None:
-        others = run.proposals  # confident_others: painted whole
-        paint_negatives(
-            sample.labels,
-            others,
-            model.classes,
-            voxel_size,
-            factor,
-            MINED_FRACTION,
-            MINED,
-        )
-        mined = pick_voxels(others, voxel_size, factor)
-        if sample.negatives is not None and len(sample.negatives):
-            mined = np.concatenate([sample.negatives, mined])
-        sample.negatives = mined
-    return sample
 
 
 def _retuned_score(tuned, runs, settings, held_out, predict, card):

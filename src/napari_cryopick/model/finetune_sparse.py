@@ -1,287 +1,233 @@
-"""Fine-tuning on sparse labels and new classes: checks, samples, thresholds.
+"""Fine-tuning on sparse labels: a few clicks, some classes, new classes.
 
 :func:`~napari_cryopick.model.finetune.finetune` takes this path when the
 labels cover only some classes (``--classes``), miss particles
-(``--incomplete-labels``), or name a class the model lacks. What differs
-from fine-tuning on complete corrections:
+(``--incomplete-labels``), or name a class the model lacks. The labels
+are checked first (:mod:`napari_cryopick.model.finetune_labels`); then:
 
-* the labels' classes are checked first (a new class needs a radius; a
-  name must not clash with a known class of another radius; every
-  labelled class needs a click; clicks must lie in their tomogram), so
-  bad input fails before anything is written;
 * classes the model lacks become new output channels
   (:mod:`napari_cryopick.model.newclass`);
-* the targets mark clicks, known negatives and unlabelled space apart
-  and the loss keeps the unlabelled classes
-  (:mod:`napari_cryopick.model.sparse`);
+* with incomplete labels, the starting model's sure picks of the other
+  classes are negatives of the labelled ones
+  (:func:`~napari_cryopick.model.finetune_labels.confident_others`);
+* the loss marks clicks, known negatives and unlabelled space apart and
+  keeps the unlabelled classes (:mod:`napari_cryopick.model.sparse`);
 * the threshold of a class labelled by clicks comes from the scores the
-  tuned model gives those clicks, not from F4 against labels that miss
-  most particles.
+  tuned model gives those clicks
+  (:func:`~napari_cryopick.model.finetune_labels.click_thresholds`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import copy
+import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from napari_cryopick import picks as pk
-from napari_cryopick.errors import CryopickError, input_error
-from napari_cryopick.model.sparse import NEGATIVE
-from napari_cryopick.model.targets import _paint, pick_voxels
-
-if TYPE_CHECKING:
-    from napari_cryopick.classes import ParticleClass
-
-#: Share of the clicks' scores below the threshold's anchor (a low
-#: quantile, so a few badly clicked examples do not set it).
-CLICK_QUANTILE = 0.1
-#: The threshold is this fraction of the clicks' low quantile: the clicks
-#: were trained on, so the model is surer of them than of the particles
-#: it has to find, and F4 pays 16x more for recall than for precision.
-#: Measured (`benchmarks/bench_newclass.py`): the clicks score about 1.0
-#: after training; with 20 clicks the best threshold on the other
-#: tomogram was 0.12-0.33 in four variants of the loss, F4 within 0.01
-#: of its best from 0.1 to 0.2, and half the anchor (0.5) lost 0.04-0.12.
-#: With 5 / 10 / 50 clicks the best lay at 0.06 / 0.38 / 0.81.
-CLICK_FRACTION = 0.2
-#: Bounds of a threshold set from clicks.
-THRESHOLD_RANGE = (0.05, 0.9)
-#: The starting model's picks of the classes nobody labelled that count
-#: as "not the new class": scored at least this (and over their class
-#: threshold), so a doubtful pick that may be the new particle is not.
-CONFIDENT = 0.5
-#: Those picks are painted negative over this fraction of their class
-#: radius: a new class's false peaks sat on the rims of other particles,
-#: outside the cores the starting model was taught.
-MINED_FRACTION = 1.0
+from napari_cryopick.model.checkpoint import ModelCard, save_checkpoint
+from napari_cryopick.model.finetune import (
+    FinetuneResult,
+    LabelledRun,
+    _card,
+    _is_worse,
+    _kept_card,
+    _retune,
+    _train,
+    with_mined_negatives,
+    worse_path,
+)
+from napari_cryopick.model.finetune_labels import (
+    MINED_FRACTION,
+    click_thresholds,
+    confident_others,
+    paint_negatives,
+)
+from napari_cryopick.model.predict import model_grid
+from napari_cryopick.model.sampling import make_sample
+from napari_cryopick.model.sparse import MINED
+from napari_cryopick.model.stages import Cancelled
 
 
-@dataclass(frozen=True)
-class LabelPlan:
-    """What the labels cover, checked against the model.
-
-    Parameters
-    ----------
-    labelled : tuple of str
-        Classes the labels cover.
-    new : tuple of ParticleClass
-        Those the model lacks, with their definitions (labels 0 until
-        they join the model).
-    counts : dict
-        Clicks per labelled class, all runs together.
-    """
-
-    labelled: tuple[str, ...]
-    new: tuple[ParticleClass, ...]
-    counts: dict[str, int]
-
-
-def plan_labels(model, runs, labelled=None, definitions=()) -> LabelPlan:
-    """Check the labels of ``runs`` and say which classes are new.
-
-    Parameters
-    ----------
-    model : LoadedModel
-        The starting model.
-    runs : list of LabelledRun
-        Labelled runs.
-    labelled : sequence of str, optional
-        Classes the labels cover (``--classes``); default every class
-        with a pick.
-    definitions : sequence of ParticleClass
-        Known definitions of classes (``--class``, a copick config):
-        where a new class gets its radius and colour.
-
-    Returns
-    -------
-    LabelPlan
-        The labelled classes, the new ones and the clicks per class.
-
-    Raises
-    ------
-    CryopickError
-        One line for: a new class without a radius, a definition whose
-        radius differs from the model's class of that name, a labelled
-        class without clicks, a click outside its tomogram.
-    """
-    from napari_cryopick.classes import check_class_name
-
-    if not runs:
-        raise CryopickError('fine-tuning needs at least one labelled run')
-    known = {c.name: c for c in model.classes}
-    defined = {c.name: c for c in definitions}
-    for name, cls in defined.items():
-        if name in known and not np.isclose(cls.radius, known[name].radius):
-            raise CryopickError(
-                f'class {name!r}: radius {cls.radius:g} Å clashes with the '
-                f"model's {name!r} of radius {known[name].radius:g} Å"
-            )
-    picks = pd.concat([r.picks for r in runs], ignore_index=True)
-    if labelled is None:
-        labelled = sorted(set(picks['particle_type']))
-    labelled = tuple(check_class_name(n, '--classes') for n in labelled)
-    new = []
-    for name in labelled:
-        if name in known:
-            continue
-        if name not in defined:
-            raise CryopickError(
-                f'class {name!r} is new to the model and has no radius: '
-                f'define it (--class {name}:RADIUS_Å, or a copick config '
-                'listing it)'
-            )
-        new.append(defined[name])
-    counts = picks['particle_type'].value_counts()
-    counts = {name: int(counts.get(name, 0)) for name in labelled}
-    for run in runs:
-        chosen = run.picks[run.picks['particle_type'].isin(labelled)]
-        _check_inside(run.tomogram, chosen)
-    missing = [n for n, count in counts.items() if count == 0]
-    if missing:
-        raise CryopickError(
-            f'no clicks of {", ".join(map(repr, missing))} in the labels: '
-            'nothing to learn it from'
-        )
-    return LabelPlan(labelled, tuple(new), counts)
-
-
-def _check_inside(tomogram, table: pd.DataFrame) -> None:
-    """Raise if a pick lies outside ``tomogram`` (by half a voxel)."""
-    from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
-
-    if not len(table):
-        return
-    voxels = angstrom_xyz_to_voxel_zyx(pk.positions(table), tomogram.scales[0])
-    shape = np.asarray(tomogram.shape, float)
-    outside = np.any((voxels < -0.5) | (voxels > shape - 0.5), axis=1)
-    if outside.any():
-        row = table.iloc[int(np.flatnonzero(outside)[0])]
-        raise input_error(
-            tomogram.source,
-            f'{int(outside.sum())} pick(s) lie outside the tomogram, e.g. '
-            f'{row["particle_type"]} at x={row["x"]:.0f} y={row["y"]:.0f} '
-            f'z={row["z"]:.0f} Å ({tomogram.run}, '
-            f'{" x ".join(str(int(s)) for s in tomogram.shape)} voxels)',
-        )
-
-
-def paint_negatives(
-    labels, negatives, classes, voxel_size, factor, fraction, code=NEGATIVE
+def finetune_sparse(
+    model, runs, out, settings, held_out, predict, start, plan
 ):
-    """Mark ``negatives`` as ``code`` in ``labels`` (in place).
+    """Fine-tune on labels of some classes; keep the others (sparse path)."""
+    from napari_cryopick.model.newclass import add_classes
+    from napari_cryopick.model.sparse import sparse_objective
 
-    Each negative gets a sphere of ``fraction`` x its class radius (the
-    smallest class radius for a class the model lacks), over anything
-    else: the user said what is there.
-    """
-    if negatives is None or not len(negatives):
-        return labels
-    radius = {c.name: c.radius for c in classes}
-    smallest = min(radius.values())
-    spacing = float(np.mean(np.broadcast_to(voxel_size, (3,)))) * float(
-        np.mean(factor)
+    labelled = plan.labelled
+    runs = [_only(run, labelled) for run in runs]
+    held_out = [_only(run, labelled) for run in held_out or []]
+    origin = {
+        'runs': [r.tomogram.run for r in runs],
+        'labels': dict(plan.counts),
+        'incomplete': settings.incomplete,
+    }
+    tuned = add_classes(model, plan.new, origin)
+    if tuned is model:
+        tuned = copy.deepcopy(model)
+    before = None
+    if held_out:
+        found = predict(model, held_out, 'scoring the starting model')
+        before = _score_labelled(tuned, held_out, found, labelled)
+    if settings.mine_negatives and settings.incomplete:
+        # The other classes' sure picks: "not this" for the new class.
+        runs = [
+            replace(
+                run,
+                proposals=confident_others(
+                    predict(model, [run], 'finding the other classes'),
+                    run.picks,
+                    tuned.classes,
+                    labelled,
+                    model.thresholds,
+                ),
+            )
+            for run in runs
+        ]
+    elif settings.mine_negatives:
+        known = [n for n in labelled if n not in {c.name for c in plan.new}]
+        runs = [
+            with_mined_negatives(
+                model,
+                replace(
+                    run, proposals=_of(predict(model, [run], 'mining'), known)
+                ),
+            )
+            for run in runs
+        ]
+    card = _card(tuned, runs, settings)
+    card['finetune'].update(
+        classes=list(labelled),
+        new_classes=[c.name for c in plan.new],
+        labels=dict(plan.counts),
     )
-    for name, rows in negatives.groupby('particle_type'):
-        size = max(1.0, fraction * radius.get(name, smallest) / spacing)
-        _paint(labels, pick_voxels(rows, voxel_size, factor), size, code)
-    return labels
+
+    channels = [
+        i + 1 for i, c in enumerate(tuned.classes) if c.name in labelled
+    ]
+    weights = settings.sparse
+    if not settings.incomplete:  # unlabelled space holds none of them
+        weights = replace(weights, unlabelled=weights.mined)
+    objective = sparse_objective(
+        copy.deepcopy(model.network), channels, weights
+    )
+    samples = [_sparse_sample(tuned, run, settings) for run in runs]
+    result, save = _train(
+        tuned, samples, out, card, settings, predict, before, objective
+    )
+    try:
+        tuning_found = predict(tuned, runs, 'tuning the thresholds')
+        card['thresholds'] = _sparse_thresholds(
+            tuned, runs, tuning_found, labelled, settings
+        )
+        tuned.card = ModelCard.from_dict(card)
+        after = None
+        if held_out:
+            found = predict(tuned, held_out, 'scoring the fine-tuned model')
+            after = _score_labelled(tuned, held_out, found, labelled)
+    except Cancelled:
+        raise Cancelled(card, before) from None
+    card['finetune'].update(before=before, after=after)
+    save(result.steps_done)
+    worse = None
+    if not plan.new and _is_worse(before, after) and not settings.keep_worse:
+        worse = worse_path(out)
+        save_checkpoint(worse, tuned.network, card)
+        card = _kept_card(model, card, worse)
+        save_checkpoint(out, model.network, card)
+    seconds = time.perf_counter() - start
+    return FinetuneResult(
+        out,
+        card,
+        before,
+        after,
+        result.steps_done,
+        False,
+        seconds,
+        worse,
+        tuning_found,
+    )
 
 
-def confident_others(found, clicks, classes, labelled, thresholds):
-    """Return the starting model's sure picks of other classes, off clicks.
-
-    Parameters
-    ----------
-    found : DataFrame
-        The starting model's candidates on the labelled runs.
-    clicks : DataFrame
-        The labels (positives of the ``labelled`` classes).
-    classes : tuple of ParticleClass
-        The tuned model's classes (radii).
-    labelled : sequence of str
-        Classes the labels cover.
-    thresholds : dict
-        The starting model's thresholds.
-
-    Returns
-    -------
-    DataFrame
-        Candidates of the classes nobody labelled, scored over their
-        threshold and :data:`CONFIDENT`, farther from every click than
-        their radius plus the clicked class's: negatives of the labelled
-        classes (the starting model's knowledge, used as the issue asks).
-    """
-    from scipy.spatial import cKDTree
-
-    radius = {c.name: c.radius for c in classes}
-    others = found[~found['particle_type'].isin(list(labelled))]
-    floor = others['particle_type'].map(thresholds).fillna(1.0)
-    others = others[others['score'] >= np.maximum(floor, CONFIDENT)]
-    keep = np.ones(len(others), bool)
-    reach = others['particle_type'].map(radius).to_numpy(float)
-    for run, rows in clicks.groupby('run'):
-        mine = (others['run'] == run).to_numpy()
-        if not mine.any():
-            continue
-        tree = cKDTree(pk.positions(rows))
-        distance, index = tree.query(pk.positions(others[mine]))
-        clicked = rows['particle_type'].map(radius).to_numpy(float)[index]
-        keep[mine] = distance > reach[mine] + clicked
-    return others[keep]
+def _only(run: LabelledRun, names) -> LabelledRun:
+    """``run`` with picks of the labelled classes only."""
+    return replace(run, picks=_of(run.picks, names))
 
 
-def click_thresholds(found, clicks, classes, names) -> dict[str, float]:
-    """Thresholds of classes labelled by clicks, from the clicks' scores.
+def _of(table, names):
+    if table is None:
+        return None
+    return table[table['particle_type'].isin(list(names))]
 
-    Each click's score is that of the best candidate of its class within
-    the metric's radius (half the class radius), 0 if none; the
-    threshold is :data:`CLICK_FRACTION` of their :data:`CLICK_QUANTILE`
-    quantile, within :data:`THRESHOLD_RANGE`.
 
-    Parameters
-    ----------
-    found : DataFrame
-        The tuned model's candidates on the labelled runs (no
-        thresholds applied).
-    clicks : DataFrame
-        The labels.
-    classes : tuple of ParticleClass
-        The model's classes.
-    names : sequence of str
-        Classes to set.
+def _sparse_thresholds(tuned, runs, found, labelled, settings) -> dict:
+    """Thresholds: the labelled classes' new ones, every other kept."""
+    thresholds = dict(tuned.thresholds)
+    if settings.incomplete:
+        clicks = pd.concat([r.picks for r in runs], ignore_index=True)
+        thresholds.update(
+            click_thresholds(found, clicks, tuned.classes, labelled)
+        )
+    elif settings.retune_thresholds:
+        parts = [(run, -np.inf) for run in runs]
+        tuned_all = _retune(tuned, parts, _of(found, labelled))
+        thresholds.update({n: tuned_all[n] for n in labelled})
+    return thresholds
 
-    Returns
-    -------
-    dict
-        ``{class: threshold}``.
-    """
-    from scipy.spatial import cKDTree
 
-    radius = {c.name: c.radius for c in classes}
-    out = {}
-    for name in names:
-        scores = []
-        mine = found[found['particle_type'] == name]
-        for run, rows in clicks[clicks['particle_type'] == name].groupby(
-            'run'
-        ):
-            candidates = mine[mine['run'] == run]
-            if not len(candidates):
-                scores.extend([0.0] * len(rows))
-                continue
-            tree = cKDTree(pk.positions(candidates))
-            near = tree.query_ball_point(
-                pk.positions(rows), 0.5 * radius[name]
-            )
-            values = candidates['score'].to_numpy(float)
-            scores.extend(
-                max((values[i] for i in hit), default=0.0) for hit in near
-            )
-        if not scores:
-            continue
-        anchor = float(np.quantile(scores, CLICK_QUANTILE))
-        out[name] = float(np.clip(CLICK_FRACTION * anchor, *THRESHOLD_RANGE))
-    return out
+def _score_labelled(model, runs, found, names) -> float:
+    """Weighted F4 over the labelled classes (``model``'s thresholds)."""
+    from napari_cryopick.metric import score_picks
+
+    classes = tuple(c for c in model.classes if c.name in set(names))
+    found = pk.apply_thresholds(_of(found, names), model.thresholds)
+    truth = pd.concat([r.picks for r in runs], ignore_index=True)
+    return score_picks(truth, found, classes).score
+
+
+def _sparse_sample(model, run: LabelledRun, settings):
+    """Return a training sample whose negatives are painted NEGATIVE."""
+    from napari_cryopick.model.targets import pick_voxels
+
+    volume, factor = model_grid(run.tomogram, model.voxel_size)
+    fraction = model.card.radius_fraction or settings.fraction
+    voxel_size = run.tomogram.scales[0]
+    sample = make_sample(
+        volume,
+        run.picks,
+        model.classes,
+        voxel_size,
+        factor,
+        fraction,
+        run=run.tomogram.run,
+    )
+    if run.negatives is not None and len(run.negatives):
+        paint_negatives(
+            sample.labels,
+            run.negatives,
+            model.classes,
+            voxel_size,
+            factor,
+            fraction,
+        )
+        sample.negatives = pick_voxels(run.negatives, voxel_size, factor)
+    if settings.incomplete and run.proposals is not None:
+        others = run.proposals  # confident_others: painted whole
+        paint_negatives(
+            sample.labels,
+            others,
+            model.classes,
+            voxel_size,
+            factor,
+            MINED_FRACTION,
+            MINED,
+        )
+        mined = pick_voxels(others, voxel_size, factor)
+        if sample.negatives is not None and len(sample.negatives):
+            mined = np.concatenate([sample.negatives, mined])
+        sample.negatives = mined
+    return sample

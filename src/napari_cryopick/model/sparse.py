@@ -10,7 +10,7 @@ three things of the network, voxel by voxel, as one weighted mean:
   (cross-entropy), each voxel weighing :attr:`SparseWeights.positive`;
 * **negatives** (picks the user deleted or marked "not this", and the
   starting model's sure picks of the other classes,
-  :func:`~napari_cryopick.model.finetune_sparse.confident_others`):
+  :func:`~napari_cryopick.model.finetune_labels.confident_others`):
   none of the labelled classes, each voxel weighing
   :attr:`SparseWeights.negative`; and every other unlabelled voxel the
   same with weight :attr:`SparseWeights.unlabelled` (positive-unlabelled
