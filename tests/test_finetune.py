@@ -102,13 +102,13 @@ def test_held_out_runs_only_measure(base, project, tmp_path, monkeypatch):
     from napari_cryopick.model import finetune as ft
 
     seen = []
-    retune = ft._retune
+    retune = ft.tuned_thresholds
 
     def spy(model, parts, found):
         seen.append([run.tomogram.run for run, _ in parts])
         return retune(model, parts, found)
 
-    monkeypatch.setattr(ft, '_retune', spy)
+    monkeypatch.setattr(ft, 'tuned_thresholds', spy)
     finetune(
         load_checkpoint(base),
         [_run(project, 'TS_sim_1')],
@@ -308,7 +308,7 @@ def test_mined_negatives_are_the_unlabelled_proposals(
 ):
     # A user who corrects a whole tomogram deletes every proposal that is
     # no particle; with complete labels those are found without the user.
-    from napari_cryopick.model import finetune as ft
+    from napari_cryopick.model import finetune_common as ft
 
     model = load_checkpoint(base)
     model.card = replace(

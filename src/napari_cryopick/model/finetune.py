@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.model.augment import AugmentConfig
 from napari_cryopick.model.checkpoint import (
@@ -27,33 +25,34 @@ from napari_cryopick.model.checkpoint import (
     ModelCard,
     save_checkpoint,
 )
-from napari_cryopick.model.device import describe, resolve_device
+from napari_cryopick.model.finetune_common import (
+    FinetuneResult,
+    LabelledRun,
+    finetune_card,
+    is_worse,
+    kept_card,
+    score_runs,
+    train_and_save,
+    tuned_thresholds,
+    with_mined_negatives,
+    worse_path,
+)
 from napari_cryopick.model.finetune_labels import plan_labels
+from napari_cryopick.model.finetune_sparse import finetune_sparse
 from napari_cryopick.model.grid import plan_grid
-from napari_cryopick.model.infer import InferenceSettings
 from napari_cryopick.model.predict import (
-    PickSettings,
     model_grid,
-    predict_tomogram,
 )
 from napari_cryopick.model.sampling import make_sample
 from napari_cryopick.model.sparse import SparseWeights
 from napari_cryopick.model.stages import Cancelled, Predictions
-from napari_cryopick.model.train import TrainConfig, train
+from napari_cryopick.model.train import TrainConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from napari_cryopick.classes import ParticleClass
 
-#: Fewest reference picks of a class needed to re-tune its threshold.
-MIN_PICKS_FOR_THRESHOLD = 5
-#: F4 a lower threshold may give up (see ``metric.best_thresholds``).
-#: Wider than the bundled model's 0.01: thresholds are tuned on the runs
-#: just trained on, where the model is surer of itself than on the next
-#: tomogram, so the training run's F4 optimum sits too high; F4 pays 16x
-#: more for recall than for precision.
-THRESHOLD_TOLERANCE = 0.05
 #: Fine-tuning adapts to one microscope's data, whose contrast polarity
 #: and noise are what they are: geometry still varies (orientation,
 #: wedge direction), intensity only a little.
@@ -154,52 +153,6 @@ def click_settings(**changes) -> FinetuneSettings:
     return replace(settings, **changes)
 
 
-@dataclass
-class LabelledRun:
-    """A tomogram and its corrected picks.
-
-    Parameters
-    ----------
-    tomogram : Tomogram
-        The tomogram.
-    picks : DataFrame
-        Positives: every pick that survived review.
-    negatives : DataFrame, optional
-        Model picks the user deleted.
-    proposals : DataFrame, optional
-        The starting model's candidates on this run (thresholds not
-        applied), when already at hand (the viewer's picking session):
-        mining negatives then needs no second pass of the model.
-    """
-
-    tomogram: object
-    picks: pd.DataFrame
-    negatives: pd.DataFrame | None = None
-    proposals: pd.DataFrame | None = None
-
-
-@dataclass
-class FinetuneResult:
-    """What :func:`finetune` produced.
-
-    ``worse`` is the fine-tuned checkpoint set aside when it scored
-    worse on the held-out runs than the starting model, which ``path``
-    then holds (``None`` otherwise). ``found`` holds the fine-tuned
-    model's candidates on the training runs (no thresholds applied)
-    when its thresholds were set from them: proposals to review.
-    """
-
-    path: Path
-    card: dict
-    before: float | None
-    after: float | None
-    steps: int
-    cancelled: bool
-    seconds: float
-    worse: Path | None = None
-    found: pd.DataFrame | None = None
-
-
 def finetune(
     model: LoadedModel,
     runs: list[LabelledRun],
@@ -258,8 +211,6 @@ def finetune(
         predictions.know(model, run)
     try:
         if plan is not None:
-            from napari_cryopick.model.finetune_sparse import finetune_sparse
-
             return finetune_sparse(
                 model,
                 runs,
@@ -274,7 +225,10 @@ def finetune(
             model, runs, Path(out), settings, held_out, predictions, start
         )
     except Cancelled as stop:
-        card, before = stop.args or (_card(model, runs, settings), None)
+        card, before = stop.args or (
+            finetune_card(model, runs, settings),
+            None,
+        )
         steps = _last_saved(card)
         seconds = time.perf_counter() - start
         return FinetuneResult(
@@ -295,10 +249,12 @@ def _finetune(model, runs, out, settings, held_out, predict, start):
             for run in runs
         ]
     tuned = copy.deepcopy(model)
-    card = _card(model, runs, settings)
+    card = finetune_card(model, runs, settings)
 
     samples = [_sample(tuned, run, settings) for run in runs]
-    result, save = _train(tuned, samples, out, card, settings, predict, before)
+    result, save = train_and_save(
+        tuned, samples, out, card, settings, predict, before
+    )
     try:
         after = _retuned_score(tuned, runs, settings, held_out, predict, card)
     except Cancelled:
@@ -306,10 +262,10 @@ def _finetune(model, runs, out, settings, held_out, predict, start):
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
     worse = None
-    if _is_worse(before, after) and not settings.keep_worse:
+    if is_worse(before, after) and not settings.keep_worse:
         worse = worse_path(out)
         save_checkpoint(worse, tuned.network, card)
-        card = _kept_card(model, card, worse)
+        card = kept_card(model, card, worse)
         save_checkpoint(out, model.network, card)
     seconds = time.perf_counter() - start
     return FinetuneResult(
@@ -325,106 +281,18 @@ def _is_sparse(model, runs, settings) -> bool:
     return any(not set(r.picks['particle_type']) <= names for r in runs)
 
 
-def _train(
-    tuned, samples, out, card, settings, predict, before, objective=None
-):
-    """Train ``tuned`` in place, checkpointing to ``out`` as it goes.
-
-    Returns the training result and ``save(step)``, which writes the
-    checkpoint with ``card`` (the caller saves the final one). A
-    cancelled run raises :class:`Cancelled` with the last checkpoint.
-    """
-
-    def save(step: int) -> None:
-        card['finetune']['steps_done'] = step
-        save_checkpoint(out, tuned.network, card)
-
-    save(0)
-    result = train(
-        tuned.network,
-        samples,
-        settings.train,
-        progress=predict.progress,
-        cancel=predict.cancel,
-        on_checkpoint=save,
-        checkpoint_every=settings.checkpoint_every,
-        objective=objective,
-    )
-    tuned.network.eval()
-    if result.cancelled:
-        raise Cancelled(card, before)
-    return result, save
-
-
 def _retuned_score(tuned, runs, settings, held_out, predict, card):
     """Re-tune ``tuned``'s thresholds on ``runs``; score it on held_out."""
     if settings.retune_thresholds:
         # On the training runs: the held-out runs only measure.
         parts = _tuning_parts(tuned, runs, settings.tune_share)
         found = predict(tuned, runs, 'tuning the thresholds')
-        card['thresholds'] = _retune(tuned, parts, found)
+        card['thresholds'] = tuned_thresholds(tuned, parts, found)
         tuned.card = ModelCard.from_dict(card)
     if not held_out:
         return None
     found = predict(tuned, held_out, 'scoring the fine-tuned model')
     return score_runs(tuned, held_out, found=found)
-
-
-def _is_worse(before: float | None, after: float | None) -> bool:
-    return before is not None and after is not None and after < before
-
-
-def worse_path(out: str | Path) -> Path:
-    """Return where a fine-tuned model worse than its start is kept."""
-    out = Path(out)
-    return out.with_name(f'{out.stem}-worse{out.suffix or ".safetensors"}')
-
-
-def _kept_card(model: LoadedModel, card: dict, worse: Path) -> dict:
-    """Return the starting model's card, saying why it was kept."""
-    kept = model.card.to_dict()
-    kept['finetune'] = {
-        **card['finetune'],
-        'kept': 'starting model: fine-tuning lowered the held-out score',
-        'worse_checkpoint': str(worse),
-    }
-    return kept
-
-
-def with_mined_negatives(
-    model, run: LabelledRun, device: str = 'auto'
-) -> LabelledRun:
-    """Return ``run`` with the model's unlabelled proposals as negatives.
-
-    Parameters
-    ----------
-    model : LoadedModel
-        The model whose false positives are wanted (at its thresholds).
-    run : LabelledRun
-        A run whose picks are complete; its ``proposals``, if any, are
-        used rather than predicting again.
-
-    Returns
-    -------
-    LabelledRun
-        The same run; negatives are its own plus every proposal farther
-        than its class radius from each pick of any class (a proposal
-        of the wrong class on a real particle is left to the labels).
-    """
-    from scipy.spatial import cKDTree
-
-    found = run.proposals
-    if found is None:
-        found = predict_runs(model, [run], device)
-    found = pk.apply_thresholds(found, model.thresholds)
-    if not len(found):
-        return run
-    radius = {c.name: c.radius for c in model.classes}
-    reach = found['particle_type'].map(radius).to_numpy(float)
-    distance, _ = cKDTree(pk.positions(run.picks)).query(pk.positions(found))
-    mined = found[distance > reach]
-    negatives = pk.concat([t for t in (run.negatives, mined) if t is not None])
-    return replace(run, negatives=negatives)
 
 
 def _last_saved(card: dict) -> int:
@@ -496,77 +364,3 @@ def _tuning_parts(model, runs, share: float) -> list[tuple]:
             limit = _row_edge(edge, factor, run.tomogram)
         parts.append((run, limit))
     return parts
-
-
-def _card(model: LoadedModel, runs, settings) -> dict:
-    card = model.card.to_dict()
-    card['name'] = f'{model.card.name}-finetuned'
-    card['finetune'] = {
-        'parent': {'name': model.card.name, 'path': str(model.path)},
-        'runs': [r.tomogram.run for r in runs],
-        'picks': int(sum(len(r.picks) for r in runs)),
-        'negatives': int(
-            sum(len(r.negatives) for r in runs if r.negatives is not None)
-        ),
-        'settings': asdict(settings),
-        # How each run reached the model's grid (level, real factors).
-        'grid': {
-            r.tomogram.run: plan_grid(r.tomogram, model.voxel_size).to_dict()
-            for r in runs
-        },
-        'device': describe(resolve_device(settings.train.device)),
-        'steps_done': 0,
-    }
-    return card
-
-
-def predict_runs(
-    model, runs: list[LabelledRun], device: str = 'auto'
-) -> pd.DataFrame:
-    """Predict every run without thresholds; return all candidates."""
-    inference = InferenceSettings(device=device)
-    settings = PickSettings(inference=inference, apply_thresholds=False)
-    tables = [predict_tomogram(r.tomogram, model, settings) for r in runs]
-    return pd.concat(tables, ignore_index=True)
-
-
-def score_runs(
-    model, runs: list[LabelledRun], device: str = 'auto', found=None
-) -> float:
-    """Weighted CZII F4 of ``model`` (its own thresholds) on ``runs``.
-
-    ``found``: the model's candidates on ``runs`` when already at hand
-    (no thresholds applied); else the runs are predicted.
-    """
-    from napari_cryopick.metric import score_picks
-
-    if found is None:
-        found = predict_runs(model, runs, device)
-    found = pk.apply_thresholds(found, model.thresholds)
-    truth = pd.concat([r.picks for r in runs], ignore_index=True)
-    return score_picks(truth, found, model.classes).score
-
-
-def _retune(model, parts, found) -> dict[str, float]:
-    """Thresholds for F4 on (run, y limit) ``parts``, where picks allow.
-
-    ``found`` holds the candidates of ``model`` on the parts' runs;
-    classes with too few picks keep the model's own threshold.
-    """
-    from napari_cryopick.metric import best_thresholds
-
-    truth = pd.concat([run.picks for run, _ in parts], ignore_index=True)
-    limits = {run.tomogram.run: limit for run, limit in parts}
-    found = found[found['y'] >= found['run'].map(limits)]
-    truth = truth[truth['y'] >= truth['run'].map(limits)]
-    tuned = best_thresholds(
-        truth, found, model.classes, tolerance=THRESHOLD_TOLERANCE
-    )
-    counts = truth['particle_type'].value_counts()
-    thresholds = dict(model.thresholds)
-    for name, value in tuned.items():
-        if counts.get(name, 0) >= MIN_PICKS_FOR_THRESHOLD and np.isfinite(
-            value
-        ):
-            thresholds[name] = float(value)
-    return thresholds

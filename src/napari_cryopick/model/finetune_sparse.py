@@ -28,14 +28,14 @@ import pandas as pd
 
 from napari_cryopick import picks as pk
 from napari_cryopick.model.checkpoint import ModelCard, save_checkpoint
-from napari_cryopick.model.finetune import (
+from napari_cryopick.model.finetune_common import (
     FinetuneResult,
     LabelledRun,
-    _card,
-    _is_worse,
-    _kept_card,
-    _retune,
-    _train,
+    finetune_card,
+    is_worse,
+    kept_card,
+    train_and_save,
+    tuned_thresholds,
     with_mined_negatives,
     worse_path,
 )
@@ -99,7 +99,7 @@ def finetune_sparse(
             )
             for run in runs
         ]
-    card = _card(tuned, runs, settings)
+    card = finetune_card(tuned, runs, settings)
     card['finetune'].update(
         classes=list(labelled),
         new_classes=[c.name for c in plan.new],
@@ -116,7 +116,7 @@ def finetune_sparse(
         copy.deepcopy(model.network), channels, weights
     )
     samples = [_sparse_sample(tuned, run, settings) for run in runs]
-    result, save = _train(
+    result, save = train_and_save(
         tuned, samples, out, card, settings, predict, before, objective
     )
     try:
@@ -134,10 +134,10 @@ def finetune_sparse(
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
     worse = None
-    if not plan.new and _is_worse(before, after) and not settings.keep_worse:
+    if not plan.new and is_worse(before, after) and not settings.keep_worse:
         worse = worse_path(out)
         save_checkpoint(worse, tuned.network, card)
-        card = _kept_card(model, card, worse)
+        card = kept_card(model, card, worse)
         save_checkpoint(out, model.network, card)
     seconds = time.perf_counter() - start
     return FinetuneResult(
@@ -174,7 +174,7 @@ def _sparse_thresholds(tuned, runs, found, labelled, settings) -> dict:
         )
     elif settings.retune_thresholds:
         parts = [(run, -np.inf) for run in runs]
-        tuned_all = _retune(tuned, parts, _of(found, labelled))
+        tuned_all = tuned_thresholds(tuned, parts, _of(found, labelled))
         thresholds.update({n: tuned_all[n] for n in labelled})
     return thresholds
 
