@@ -40,9 +40,7 @@ from napari_cryopick.model.finetune_common import (
 from napari_cryopick.model.finetune_labels import plan_labels
 from napari_cryopick.model.finetune_sparse import finetune_sparse
 from napari_cryopick.model.grid import plan_grid
-from napari_cryopick.model.predict import (
-    model_grid,
-)
+from napari_cryopick.model.predict import model_grid
 from napari_cryopick.model.sampling import make_sample
 from napari_cryopick.model.sparse import SparseWeights
 from napari_cryopick.model.stages import Cancelled, Predictions

@@ -54,7 +54,35 @@ from napari_cryopick.model.stages import Cancelled
 def finetune_sparse(
     model, runs, out, settings, held_out, predict, start, plan
 ):
-    """Fine-tune on labels of some classes; keep the others (sparse path)."""
+    """Fine-tune on labels of some classes; keep the others (sparse path).
+
+    Called by :func:`~napari_cryopick.model.finetune.finetune`, which
+    checks the labels first.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        The starting model; not modified.
+    runs, held_out : list of LabelledRun
+        Training runs; runs scored before and after (may be empty).
+    out : Path
+        Checkpoint to write.
+    settings : FinetuneSettings
+        Loop, loss and threshold settings.
+    predict : Predictions
+        Each (model, run) predicted once, with progress and cancel.
+    start : float
+        ``time.perf_counter()`` when fine-tuning began.
+    plan : LabelPlan
+        What the labels cover (:func:`~napari_cryopick.model.
+        finetune_labels.plan_labels`).
+
+    Returns
+    -------
+    FinetuneResult
+        The checkpoint, its card, the scores and the tuned model's
+        candidates on the training runs.
+    """
     from napari_cryopick.model.newclass import add_classes
     from napari_cryopick.model.sparse import sparse_objective
 
