@@ -29,8 +29,6 @@ from napari_cryopick.model.grid import (  # noqa: E402
 )
 from napari_cryopick.model.infer import (  # noqa: E402
     InferenceSettings,
-    _apply,
-    _undo,
     predict_probabilities,
 )
 from napari_cryopick.model.peaks import PeakSettings  # noqa: E402
@@ -39,6 +37,7 @@ from napari_cryopick.model.predict import (  # noqa: E402
     chosen_classes,
     predict_tomogram,
 )
+from napari_cryopick.model.tta import apply_view, undo_view  # noqa: E402
 
 GRID = 20.0
 RIBOSOME = [c.name for c in CZII_CLASSES].index('ribosome') + 1
@@ -317,10 +316,10 @@ def test_unknown_class_lists_the_models_classes(tmp_path):
 
 def test_rot90_is_a_real_turn_on_non_square_tiles():
     x = torch.arange(2 * 4 * 6, dtype=torch.float32).reshape(1, 1, 2, 4, 6)
-    turned = _apply(x, ('rot90',))
+    turned = apply_view(x, ('rot90',))
     assert turned.shape == (1, 1, 2, 6, 4)
     assert torch.equal(turned, torch.rot90(x, 1, (3, 4)))
-    assert torch.equal(_undo(turned, ('rot90',)), x)
+    assert torch.equal(undo_view(turned, ('rot90',)), x)
 
     seen = []
 

@@ -175,8 +175,10 @@ def _labelled(phantoms, run, clicks=None):
 def _probability_at(model, tomogram, table, channel):
     """Mean probability of ``channel`` at the picks of ``table``."""
     from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
-    from napari_cryopick.model.infer import class_probabilities
-    from napari_cryopick.model.newclass import known_channels
+    from napari_cryopick.model.newclass import (
+        class_probabilities,
+        known_channels,
+    )
     from napari_cryopick.model.normalize import normalize_volume
     from napari_cryopick.model.predict import model_grid
 
@@ -498,8 +500,10 @@ def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():
 
 
 def test_classes_a_model_knew_are_read_among_themselves(checkpoint):
-    from napari_cryopick.model.infer import class_probabilities
-    from napari_cryopick.model.newclass import known_channels
+    from napari_cryopick.model.newclass import (
+        class_probabilities,
+        known_channels,
+    )
 
     model = load_checkpoint(checkpoint)
     assert known_channels(model) is None

@@ -23,19 +23,16 @@ from napari_cryopick.model.augment import AugmentConfig
 from napari_cryopick.model.checkpoint import (
     LoadedModel,
     ModelCard,
-    save_checkpoint,
 )
 from napari_cryopick.model.finetune_common import (
     FinetuneResult,
     LabelledRun,
     finetune_card,
-    is_worse,
-    kept_card,
+    keep_better,
     score_runs,
     train_and_save,
     tuned_thresholds,
     with_mined_negatives,
-    worse_path,
 )
 from napari_cryopick.model.finetune_labels import plan_labels
 from napari_cryopick.model.finetune_sparse import finetune_sparse
@@ -93,7 +90,8 @@ class FinetuneSettings:
         Keep the fine-tuned model as ``out`` even when it scores worse
         than the starting model on the held-out runs. By default the
         better model is kept: ``out`` then holds the starting model and
-        the fine-tuned one goes beside it (:func:`worse_path`).
+        the fine-tuned one goes beside it
+        (:func:`~napari_cryopick.model.finetune_common.worse_path`).
     classes : tuple of str, optional
         The classes the labels cover (``--classes``); the model's other
         classes are kept as they were (sparse labels). Default: every
@@ -259,12 +257,9 @@ def _finetune(model, runs, out, settings, held_out, predict, start):
         raise Cancelled(card, before) from None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
-    worse = None
-    if is_worse(before, after) and not settings.keep_worse:
-        worse = worse_path(out)
-        save_checkpoint(worse, tuned.network, card)
-        card = kept_card(model, card, worse)
-        save_checkpoint(out, model.network, card)
+    card, worse = keep_better(
+        model, tuned, out, card, before, after, settings.keep_worse
+    )
     seconds = time.perf_counter() - start
     return FinetuneResult(
         out, card, before, after, result.steps_done, False, seconds, worse

@@ -4,7 +4,7 @@
 :mod:`napari_cryopick.model.finetune_sparse` (clicks, some classes, new
 classes) both train through :func:`train_and_save`, describe the result
 with :func:`finetune_card`, and keep the starting model when the tuned
-one scores worse (:func:`is_worse`, :func:`kept_card`).
+one scores worse (:func:`keep_better`).
 """
 
 from __future__ import annotations
@@ -111,26 +111,51 @@ def train_and_save(
     return result, save
 
 
-def is_worse(before: float | None, after: float | None) -> bool:
-    """Whether the tuned model scored lower on the held-out runs."""
-    return before is not None and after is not None and after < before
-
-
 def worse_path(out: str | Path) -> Path:
     """Return where a fine-tuned model worse than its start is kept."""
     out = Path(out)
     return out.with_name(f'{out.stem}-worse{out.suffix or ".safetensors"}')
 
 
-def kept_card(model: LoadedModel, card: dict, worse: Path) -> dict:
-    """Return the starting model's card, saying why it was kept."""
+def keep_better(model, tuned, out, card, before, after, keep_worse):
+    """Save the better model as ``out``; return its card and the other's path.
+
+    When ``tuned`` scored lower than ``model`` on the held-out runs (and
+    ``keep_worse`` is false), ``tuned`` goes beside ``out``
+    (:func:`worse_path`) and ``out`` gets the starting model with a card
+    saying why; otherwise nothing is written here.
+
+    Parameters
+    ----------
+    model, tuned : LoadedModel
+        The starting and the fine-tuned model.
+    out : Path
+        The checkpoint fine-tuning writes.
+    card : dict
+        ``tuned``'s card.
+    before, after : float or None
+        Held-out scores of ``model`` and ``tuned`` (None: not scored).
+    keep_worse : bool
+        Keep ``tuned`` as ``out`` whatever the scores.
+
+    Returns
+    -------
+    tuple
+        (card of what ``out`` holds, path of the set-aside model or None).
+    """
+    worse = before is not None and after is not None and after < before
+    if keep_worse or not worse:
+        return card, None
+    aside = worse_path(out)
+    save_checkpoint(aside, tuned.network, card)
     kept = model.card.to_dict()
     kept['finetune'] = {
         **card['finetune'],
         'kept': 'starting model: fine-tuning lowered the held-out score',
-        'worse_checkpoint': str(worse),
+        'worse_checkpoint': str(aside),
     }
-    return kept
+    save_checkpoint(out, model.network, kept)
+    return kept, aside
 
 
 def with_mined_negatives(

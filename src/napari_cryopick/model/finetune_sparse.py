@@ -27,17 +27,15 @@ import numpy as np
 import pandas as pd
 
 from napari_cryopick import picks as pk
-from napari_cryopick.model.checkpoint import ModelCard, save_checkpoint
+from napari_cryopick.model.checkpoint import ModelCard
 from napari_cryopick.model.finetune_common import (
     FinetuneResult,
     LabelledRun,
     finetune_card,
-    is_worse,
-    kept_card,
+    keep_better,
     train_and_save,
     tuned_thresholds,
     with_mined_negatives,
-    worse_path,
 )
 from napari_cryopick.model.finetune_labels import (
     MINED_FRACTION,
@@ -161,12 +159,12 @@ def finetune_sparse(
         raise Cancelled(card, before) from None
     card['finetune'].update(before=before, after=after)
     save(result.steps_done)
-    worse = None
-    if not plan.new and is_worse(before, after) and not settings.keep_worse:
-        worse = worse_path(out)
-        save_checkpoint(worse, tuned.network, card)
-        card = kept_card(model, card, worse)
-        save_checkpoint(out, model.network, card)
+    # A new class is kept whatever the old ones scored: the starting
+    # model cannot pick it at all.
+    keep_worse = settings.keep_worse or bool(plan.new)
+    card, worse = keep_better(
+        model, tuned, out, card, before, after, keep_worse
+    )
     seconds = time.perf_counter() - start
     return FinetuneResult(
         out,

@@ -27,8 +27,6 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-TTA_VIEWS = ((), ('flip_x',), ('flip_y',), ('rot90',))
-
 
 @dataclass(frozen=True)
 class InferenceSettings:
@@ -230,10 +228,8 @@ def stream_probabilities(
         Output channels (class labels) to keep; default every foreground
         channel, in order.
     known : int, optional
-        Output channels (background first) the network had before
-        classes were added to it (:func:`~napari_cryopick.model.newclass.
-        known_channels`): those are read by a softmax of their own, as
-        the starting model read them; the added ones against all.
+        Channels the network had before classes were added to it: read
+        by their own softmax (:mod:`napari_cryopick.model.newclass`).
     on_slab : callable
         ``on_slab(probs, axis, lo, hi)`` with the final (C, ...)
         probabilities of rows ``lo:hi`` along ``axis``; ``probs`` is a
@@ -386,6 +382,8 @@ def _ensemble(
     import torch
 
     from napari_cryopick.model.device import autocast
+    from napari_cryopick.model.newclass import class_probabilities
+    from napari_cryopick.model.tta import TTA_VIEWS, apply_view, undo_view
 
     x = torch.from_numpy(block)[None, None].to(device)
     total = None
@@ -393,65 +391,9 @@ def _ensemble(
     for network in networks:
         for view in views:
             with autocast(device, settings.amp):
-                logits = network(_apply(x, view))
-            probs = _undo(class_probabilities(logits.float(), known), view)
+                logits = network(apply_view(x, view))
+            probs = undo_view(class_probabilities(logits.float(), known), view)
             total = probs if total is None else total + probs
     total = total / (len(networks) * len(views))
     keep = slice(1, None) if channels is None else list(channels)
     return total[0, keep].cpu().numpy()
-
-
-def class_probabilities(logits, known: int | None):
-    """Return class probabilities; the first ``known`` among themselves.
-
-    A class added by fine-tuning takes probability from the classes the
-    starting model knew wherever it fires, also where it is wrong; read
-    among themselves, those keep the odds fine-tuning taught them to keep
-    (:mod:`napari_cryopick.model.sparse`), so their picks and thresholds
-    stay the starting model's.
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        (B, C, ...) network outputs.
-    known : int or None
-        Channels (background first) the network had before classes were
-        added (:func:`~napari_cryopick.model.newclass.known_channels`);
-        ``None``: one softmax over all.
-
-    Returns
-    -------
-    torch.Tensor
-        Probabilities, shaped like ``logits``.
-    """
-    probs = logits.softmax(dim=1)
-    if known is None or known >= logits.shape[1]:
-        return probs
-    probs[:, :known] = logits[:, :known].softmax(dim=1)
-    return probs
-
-
-# Each view's operations on a (batch, channel, z, y, x) tensor and their
-# inverses. rot90 turns the (y, x) plane whatever the tile's shape: a
-# (z, y, x) tile is seen as (z, x, y) and the output turned back, both
-# sides being multiples of the network's stride.
-_OPS = {
-    'flip_x': (lambda x: x.flip(4), lambda x: x.flip(4)),
-    'flip_y': (lambda x: x.flip(3), lambda x: x.flip(3)),
-    'rot90': (
-        lambda x: x.rot90(1, (3, 4)),
-        lambda x: x.rot90(-1, (3, 4)),
-    ),
-}
-
-
-def _apply(x, view):
-    for op in view:
-        x = _OPS[op][0](x)
-    return x
-
-
-def _undo(x, view):
-    for op in reversed(view):
-        x = _OPS[op][1](x)
-    return x

@@ -167,3 +167,33 @@ def _widen(module, key: str, value, wide, added: int) -> None:
         index = [slice(None)] * wide.ndim
         index[in_dim] = slice(value.shape[in_dim], None)
         wide[tuple(index)] = 0.0
+
+
+def class_probabilities(logits, known: int | None):
+    """Return class probabilities; the first ``known`` among themselves.
+
+    A class added by fine-tuning takes probability from the classes the
+    starting model knew wherever it fires, also where it is wrong; read
+    among themselves, those keep the odds fine-tuning taught them to keep
+    (:mod:`napari_cryopick.model.sparse`), so their picks and thresholds
+    stay the starting model's.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        (B, C, ...) network outputs.
+    known : int or None
+        Channels (background first) the network had before classes were
+        added (:func:`~napari_cryopick.model.newclass.known_channels`);
+        ``None``: one softmax over all.
+
+    Returns
+    -------
+    torch.Tensor
+        Probabilities, shaped like ``logits``.
+    """
+    probs = logits.softmax(dim=1)
+    if known is None or known >= logits.shape[1]:
+        return probs
+    probs[:, :known] = logits[:, :known].softmax(dim=1)
+    return probs

@@ -25,7 +25,7 @@ three things of the network, voxel by voxel, as one weighted mean:
   where the starting model sees those classes). A new class is left out
   of that softmax: it may take any voxel at no cost here, and prediction
   reads the old classes among themselves
-  (:func:`~napari_cryopick.model.infer.class_probabilities`), so they
+  (:func:`~napari_cryopick.model.newclass.class_probabilities`), so they
   pick as the starting model did.
 
 Why the new class is left out of the distillation: the starting model
