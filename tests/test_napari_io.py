@@ -70,7 +70,8 @@ def test_star_reader_and_writer_use_the_open_tomogram(
 ):
     from napari_cryopick._reader import read_tomogram_layers
     from napari_cryopick._writer import write_star_relion5
-    from napari_cryopick.io.star import read_relion_tomograms, read_star
+    from napari_cryopick.io.relion_sets import read_relion_tomograms
+    from napari_cryopick.io.star import read_star
 
     path = czii_json_runs['TS_5_4'] / 'ribosome.json'
     layers = get_picks_reader(str(path))(str(path))

@@ -23,7 +23,8 @@ from napari_cryopick import picks as pk
 from napari_cryopick.cli import main
 from napari_cryopick.io.copick_json import write_picks_json
 from napari_cryopick.io.sources import read_picks, tomogram_geometries
-from napari_cryopick.io.star import TomogramGeometry, read_star
+from napari_cryopick.io.star import read_star
+from napari_cryopick.io.star_common import TomogramGeometry
 from napari_cryopick.io.star_write import star_frame, write_star
 from tests.test_cli import _fails
 

@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 from napari_cryopick.errors import CryopickError
-from napari_cryopick.io.sniff import TIFF_SUFFIXES
-from napari_cryopick.io.sources import MRC_SUFFIXES
+from napari_cryopick.io.sniff import MRC_SUFFIXES, TIFF_SUFFIXES
 from napari_cryopick.io.star import is_particles_star
 
 
@@ -114,7 +113,7 @@ def viewer_geometries() -> dict:
     """
     import napari
 
-    from napari_cryopick.io.star import TomogramGeometry
+    from napari_cryopick.io.star_common import TomogramGeometry
     from napari_cryopick.layers import META_KEY
 
     viewer = napari.current_viewer()
@@ -136,12 +135,12 @@ def read_star_layers(path) -> list[tuple]:
     tomogram open in the viewer, else from the RELION tomogram set the
     job's optimisation set names; an error says so when neither is.
     """
-    from napari_cryopick.io.star import (
-        match_geometry,
+    from napari_cryopick.io.relion_sets import (
         read_relion_tomograms,
-        read_star,
         relion_tomograms_beside,
     )
+    from napari_cryopick.io.star import read_star
+    from napari_cryopick.io.star_common import match_geometry
     from napari_cryopick.layers import picks_to_layer_data
 
     geometries = viewer_geometries()

@@ -151,7 +151,7 @@ def _copick(table, out, settings, classes, runs, voxel_size) -> list[Path]:
 
 
 def _star(table, out, fmt, settings, classes, voxel_size, geometries):
-    from napari_cryopick.io.star import RELION4, RELION5
+    from napari_cryopick.io.star_common import RELION4, RELION5
     from napari_cryopick.io.star_write import write_star
 
     flavour = RELION5 if fmt == 'star' else RELION4

@@ -132,7 +132,7 @@ class ScoreWidget(CryopickWidget):
     def load(self, path: str) -> None:
         """Score against picks in JSON (file or folder), CSV or STAR."""
         from napari_cryopick.io.sources import read_picks
-        from napari_cryopick.io.star import geometry_of
+        from napari_cryopick.io.star_common import geometry_of
 
         # STAR coordinates may be centred on the tomogram open here.
         tomogram = self.state.tomogram

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from napari_cryopick.errors import input_error
 from napari_cryopick.io import project as prj
-from napari_cryopick.io.sources import MRC_SUFFIXES
 
+#: File suffixes of MRC tomograms (IMOD's .rec, .st and .ali included).
+MRC_SUFFIXES = ('.mrc', '.rec', '.map', '.mrcs', '.st', '.ali')
 TIFF_SUFFIXES = ('.tif', '.tiff')
 #: File suffixes of tomograms cryopick opens.
 TOMOGRAM_SUFFIXES = (*MRC_SUFFIXES, *TIFF_SUFFIXES)

@@ -21,10 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from napari_cryopick.classes import ParticleClass
-    from napari_cryopick.io.star import TomogramGeometry
+    from napari_cryopick.io.star_common import TomogramGeometry
     from napari_cryopick.io.tomogram import Tomogram
 
-MRC_SUFFIXES = ('.mrc', '.rec', '.map', '.mrcs', '.st', '.ali')
 STAR_SUFFIX = '.star'
 
 
@@ -129,7 +128,7 @@ def tomogram_geometries(
     dict of str to TomogramGeometry
         By run name.
     """
-    from napari_cryopick.io.star import (
+    from napari_cryopick.io.relion_sets import (
         is_optimisation_set,
         is_tomogram_set,
         read_relion_tomograms,
@@ -165,7 +164,7 @@ def _tomogram_files(folder: Path) -> list[Path]:
 
 
 def _by_run(path: Path, tomograms) -> dict[str, TomogramGeometry]:
-    from napari_cryopick.io.star import geometry_of
+    from napari_cryopick.io.star_common import geometry_of
 
     out = {}
     for tomogram in tomograms:

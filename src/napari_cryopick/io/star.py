@@ -1,7 +1,9 @@
 """STAR particle files: RELION 5, RELION 4/3 and Warp/M (DESIGN §6).
 
 Read with the ``starfile`` library (writing is in
-:mod:`napari_cryopick.io.star_write`). What each flavour means
+:mod:`napari_cryopick.io.star_write`, shared names and loading in
+:mod:`napari_cryopick.io.star_common`, RELION's tomogram sets in
+:mod:`napari_cryopick.io.relion_sets`). What each flavour means
 (conventions in :mod:`napari_cryopick.coords`, worked example in
 ``docs/formats.md``):
 
@@ -28,7 +30,6 @@ column or ``rlnClassNumber`` through the class table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,144 +39,29 @@ import pandas as pd
 from napari_cryopick import coords
 from napari_cryopick import picks as pk
 from napari_cryopick.classes import ParticleClass, default_classes
-from napari_cryopick.errors import CryopickError, input_error
-from napari_cryopick.io.tomogram import _SUFFIXES as TOMOGRAM_SUFFIXES
+from napari_cryopick.errors import input_error
+from napari_cryopick.io.star_common import (
+    ANGLES,
+    CENTRED,
+    CLASS_NUMBER,
+    NAME_COLUMNS,
+    ORIGIN_ANGSTROM,
+    ORIGIN_PIXELS,
+    PIXELS,
+    RUN_COLUMNS,
+    SCORE,
+    SUBTOMOGRAM,
+    TomogramGeometry,
+    load_star,
+    match_geometry,
+    run_from_star_name,
+    star_columns,
+    star_head,
+    star_numbers,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from napari_cryopick.io.tomogram import Tomogram
-
-RELION5 = 'relion5'
-RELION4 = 'relion4'
-FLAVOURS = (RELION5, RELION4)
-
-#: Our class-name column. RELION defines no label for a class name; it
-#: keeps columns it does not know ("will ignore (but maintain)"), so the
-#: name survives RELION jobs without changing what RELION does.
-NAME_COLUMN = 'cryopickClassName'
-_NAME_COLUMNS = (NAME_COLUMN, 'particle_type', 'pickable_object_name')
-_RUN_COLUMNS = ('rlnTomoName', 'rlnMicrographName')
-_STRING_COLUMNS = [*_RUN_COLUMNS, *_NAME_COLUMNS, 'rlnTomoParticleName']
-
-CENTRED = tuple(f'rlnCenteredCoordinate{a}Angst' for a in 'XYZ')
-PIXELS = tuple(f'rlnCoordinate{a}' for a in 'XYZ')
-ANGLES = ('rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi')
-SUBTOMOGRAM = tuple(f'rlnTomoSubtomogram{a}' for a in ('Rot', 'Tilt', 'Psi'))
-ORIGIN_ANGSTROM = tuple(f'rlnOrigin{a}Angst' for a in 'XYZ')
-ORIGIN_PIXELS = tuple(f'rlnOrigin{a}' for a in 'XYZ')
-SCORE = 'rlnAutopickFigureOfMerit'
-CLASS_NUMBER = 'rlnClassNumber'
-
-#: Warp names its reconstructions ``<tilt series>_<pixel>Apx.mrc`` and
-#: RELION 5 ``rec_<tomo>.mrc``; both should match ``<tomo>`` in a STAR.
-_WARP_SUFFIX = re.compile(r'_\d+(?:\.\d+)?Apx$')
-
-
-@dataclass(frozen=True)
-class TomogramGeometry:
-    """What a STAR conversion needs to know about one tomogram.
-
-    Attributes
-    ----------
-    run : str
-        Run (tomogram) name.
-    shape_zyx : tuple of 3 ints
-        Size in voxels (z, y, x).
-    voxel_size_zyx : tuple of 3 floats
-        Voxel size in Å (z, y, x).
-    """
-
-    run: str
-    shape_zyx: tuple[int, int, int]
-    voxel_size_zyx: tuple[float, float, float]
-
-    @property
-    def centre(self) -> np.ndarray:
-        """RELION 5 centre, x, y, z in Å (:func:`coords.tomogram_centre`)."""
-        return coords.tomogram_centre(self.shape_zyx, self.voxel_size_zyx)
-
-    @property
-    def extent(self) -> np.ndarray:
-        """Size in Å, x, y, z (what Warp's fractions are fractions of)."""
-        return 2.0 * self.centre
-
-    @property
-    def voxel_size(self) -> float:
-        """Voxel size along x in Å."""
-        return float(self.voxel_size_zyx[2])
-
-
-def geometry_of(tomogram: Tomogram) -> TomogramGeometry:
-    """Return the :class:`TomogramGeometry` of an opened tomogram.
-
-    Only its level-0 shape and voxel size, both metadata: no voxels are
-    read.
-    """
-    return TomogramGeometry(
-        tomogram.run,
-        tuple(int(n) for n in tomogram.shape),
-        tuple(float(v) for v in tomogram.scales[0]),
-    )
-
-
-def _strip_suffix(name: str) -> str:
-    for suffix in TOMOGRAM_SUFFIXES:
-        if name.lower().endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _aliases(name: str) -> set[str]:
-    name = str(name)
-    base = name[:-9] if name.endswith('.tomostar') else name
-    # RELION 3 micrograph names are paths, sometimes 'x.st:mrc'.
-    base = base.split(':')[0].rsplit('/', 1)[-1]
-    out = {name, base}
-    for candidate in (base, _WARP_SUFFIX.sub('', base)):
-        out |= {candidate, _strip_suffix(candidate)}
-    out |= {n[4:] for n in list(out) if n.startswith('rec_')}
-    return out
-
-
-def match_geometry(
-    name: str, geometries: Mapping[str, TomogramGeometry]
-) -> TomogramGeometry | None:
-    """Find the tomogram a STAR names (``TS_01``, ``TS_01.tomostar``...).
-
-    Parameters
-    ----------
-    name : str
-        ``rlnTomoName`` or ``rlnMicrographName``.
-    geometries : mapping of str to TomogramGeometry
-        The tomograms given, by run name.
-
-    Returns
-    -------
-    TomogramGeometry or None
-        The tomogram, matched exactly or after removing Warp's
-        ``.tomostar`` and ``_<pixel>Apx`` and RELION's ``rec_``.
-    """
-    if name in geometries:
-        return geometries[name]
-    wanted = _aliases(name)
-    found = [g for key, g in geometries.items() if _aliases(key) & wanted]
-    return found[0] if len(found) == 1 else None
-
-
-def run_from_star_name(name: str) -> str:
-    """Return the run a ``rlnTomoName`` / ``rlnMicrographName`` refers to.
-
-    ``TS_01`` stays; Warp's ``TS_01.tomostar`` and RELION 3's
-    ``tomograms/TS_01/TS_01.mrc`` give ``TS_01``.
-    """
-    name = str(name)
-    if name.endswith('.tomostar'):
-        name = name[:-9]
-    return _strip_suffix(name.split(':')[0].rsplit('/', 1)[-1])
-
-
-# --- reading -----------------------------------------------------------------
 
 
 def read_star(
@@ -218,7 +104,7 @@ def read_star(
         number with no class.
     """
     path = Path(path)
-    blocks = _load(path)
+    blocks = load_star(path)
     particles, optics = _particle_block(path, blocks)
     runs = _runs(path, particles, geometries)
     xyz, pixel_size = _positions(
@@ -235,7 +121,7 @@ def read_star(
     transforms = np.tile(np.eye(4), (n, 1, 1))
     if rotation is not None:
         transforms[:, :3, :3] = rotation
-    score = _numbers(path, particles, SCORE) if SCORE in particles else 1.0
+    score = star_numbers(path, particles, SCORE) if SCORE in particles else 1.0
     return pk.make_picks(
         run=runs,
         particle_type=_class_names(path, particles, classes),
@@ -244,28 +130,6 @@ def read_star(
         transformation=transforms,
         origin=origin,
     )
-
-
-def _load(path: Path) -> dict:
-    import starfile
-
-    if not path.is_file():
-        raise input_error(
-            path,
-            'is a folder, not a STAR file'
-            if path.is_dir()
-            else 'no such file',
-        )
-    try:
-        blocks = starfile.read(
-            path, always_dict=True, parse_as_string=_STRING_COLUMNS
-        )
-    except Exception as err:  # the parser raises many kinds on bad text
-        problem = f'{type(err).__name__}: {err}'.splitlines()[0]
-        raise input_error(
-            path, f'not a readable STAR file ({problem})'
-        ) from None
-    return blocks
 
 
 def _particle_block(path: Path, blocks: dict):
@@ -289,7 +153,7 @@ def _particle_block(path: Path, blocks: dict):
 
 
 def _runs(path, particles, geometries) -> list[str]:
-    for column in _RUN_COLUMNS:
+    for column in RUN_COLUMNS:
         if column in particles:
             return [run_from_star_name(v) for v in particles[column]]
     if geometries and len(geometries) == 1:
@@ -299,17 +163,6 @@ def _runs(path, particles, geometries) -> list[str]:
         'no rlnTomoName or rlnMicrographName column to say which tomogram '
         'each particle is in (give one tomogram to use it for all)',
     )
-
-
-def _numbers(path, table, column) -> np.ndarray:
-    values = pd.to_numeric(table[column], errors='coerce').to_numpy(float)
-    if not np.all(np.isfinite(values)):
-        raise input_error(path, f'{column} holds a value that is not a number')
-    return values
-
-
-def _columns(path, table, names) -> np.ndarray:
-    return np.stack([_numbers(path, table, c) for c in names], axis=1)
 
 
 def _geometry_rows(path, particles, runs, geometries, why: str) -> list:
@@ -334,7 +187,7 @@ def _geometry_rows(path, particles, runs, geometries, why: str) -> list:
 
 
 def _star_names(particles, runs) -> list[str]:
-    for column in _RUN_COLUMNS:
+    for column in RUN_COLUMNS:
         if column in particles:
             return [str(v) for v in particles[column]]
     return list(runs)
@@ -351,10 +204,10 @@ def _positions(path, particles, optics, runs, geometries, voxel_size):
         )
         centre = np.array([g.centre for g in rows]).reshape(-1, 3)
         xyz = coords.centred_to_absolute(
-            _columns(path, particles, CENTRED), centre
+            star_columns(path, particles, CENTRED), centre
         )
         return xyz, np.array([g.voxel_size for g in rows])
-    xyz = _columns(path, particles, PIXELS)
+    xyz = star_columns(path, particles, PIXELS)
     if _is_fractional(particles, xyz):
         rows = _geometry_rows(
             path,
@@ -427,7 +280,7 @@ def _optics_value(particles, optics, column) -> np.ndarray | None:
 
 def _apply_origins(path, particles, optics, xyz, subtomogram, pixel_size):
     if set(ORIGIN_ANGSTROM) <= set(particles.columns):
-        shift = _columns(path, particles, ORIGIN_ANGSTROM)
+        shift = star_columns(path, particles, ORIGIN_ANGSTROM)
     elif set(ORIGIN_PIXELS) <= set(particles.columns):
         # RELION 3.0 / Warp: pixels of the particle images, as Warp reads
         # them (rlnPixelSize, else the optics rlnImagePixelSize).
@@ -436,7 +289,7 @@ def _apply_origins(path, particles, optics, xyz, subtomogram, pixel_size):
             size = _optics_value(particles, optics, 'rlnImagePixelSize')
         size = pixel_size if size is None else size
         shift = coords.pixels_to_angstrom(
-            _columns(path, particles, ORIGIN_PIXELS), size
+            star_columns(path, particles, ORIGIN_PIXELS), size
         )
     else:
         return xyz
@@ -450,19 +303,19 @@ def _angles(path, particles, names) -> np.ndarray | None:
     angles = np.zeros((len(particles), 3))
     for i, column in enumerate(names):
         if column in particles:
-            angles[:, i] = _numbers(path, particles, column)
+            angles[:, i] = star_numbers(path, particles, column)
     return coords.relion_euler_to_matrix(angles)
 
 
 def _class_names(path, particles, classes) -> list[str] | str:
-    for column in _NAME_COLUMNS:
+    for column in NAME_COLUMNS:
         if column in particles:
             return [str(v) for v in particles[column]]
     if CLASS_NUMBER not in particles:
         # One class per file is the usual hand-off; the file names it.
         return path.stem
     by_label = {c.label: c.name for c in classes or default_classes()}
-    numbers = _numbers(path, particles, CLASS_NUMBER).astype(int)
+    numbers = star_numbers(path, particles, CLASS_NUMBER).astype(int)
     missing = sorted(set(numbers) - set(by_label))
     if missing:
         known = ', '.join(f'{k}={v}' for k, v in sorted(by_label.items()))
@@ -474,54 +327,6 @@ def _class_names(path, particles, classes) -> list[str] | str:
     return [by_label[int(n)] for n in numbers]
 
 
-def read_relion_tomograms(path: str | Path) -> dict[str, TomogramGeometry]:
-    """Read tomogram sizes from a RELION ``tomograms.star`` (tomogram set).
-
-    RELION's own numbers, so centred coordinates convert exactly as RELION
-    does: ``rlnTomoSize{X,Y,Z}`` (bin-1 pixels) and
-    ``rlnTomoTiltSeriesPixelSize``.
-
-    Parameters
-    ----------
-    path : str or Path
-        The tomogram set STAR file.
-
-    Returns
-    -------
-    dict of str to TomogramGeometry
-        By ``rlnTomoName``, at the tilt-series pixel size.
-    """
-    path = Path(path)
-    blocks = _load(path)
-    needed = ['rlnTomoName', *(f'rlnTomoSize{a}' for a in 'ZYX')]
-    needed.append('rlnTomoTiltSeriesPixelSize')
-    for block in blocks.values():
-        if isinstance(block, pd.DataFrame) and set(needed) <= set(block):
-            sizes = _columns(path, block, needed[1:4]).astype(int)
-            pixel = _numbers(path, block, needed[4])
-            return {
-                str(name): TomogramGeometry(
-                    str(name), tuple(int(v) for v in size), (p, p, p)
-                )
-                for name, size, p in zip(
-                    block['rlnTomoName'], sizes, pixel, strict=True
-                )
-            }
-    raise input_error(
-        path,
-        'not a RELION tomogram set (needs rlnTomoName, '
-        'rlnTomoSize{X,Y,Z} and rlnTomoTiltSeriesPixelSize)',
-    )
-
-
-def _head(path: Path) -> str:
-    try:
-        with path.open(encoding='utf-8', errors='replace') as handle:
-            return handle.read(16384)
-    except OSError:
-        return ''
-
-
 def is_particles_star(path: str | Path) -> bool:
     """Return whether ``path`` is a STAR file with particle coordinates.
 
@@ -531,81 +336,7 @@ def is_particles_star(path: str | Path) -> bool:
     path = Path(path)
     if not path.is_file() or path.suffix.lower() != '.star':
         return False
-    labels = set(re.findall(r'^\s*_(\w+)', _head(path), flags=re.MULTILINE))
-    return CENTRED[0] in labels or PIXELS[0] in labels
-
-
-def is_tomogram_set(path: str | Path) -> bool:
-    """Return whether ``path`` is a RELION ``tomograms.star`` (by header)."""
-    path = Path(path)
-    if not path.is_file() or path.suffix.lower() != '.star':
-        return False
-    head = _head(path)
-    return '_rlnTomoSizeX' in head and '_rlnTomoTiltSeriesPixelSize' in head
-
-
-def is_optimisation_set(path: str | Path) -> bool:
-    """Return whether ``path`` is a RELION optimisation set STAR file."""
-    path = Path(path)
-    return (
-        path.is_file()
-        and path.suffix.lower() == '.star'
-        and '_rlnTomoTomogramsFile' in _head(path)
+    labels = set(
+        re.findall(r'^\s*_(\w+)', star_head(path), flags=re.MULTILINE)
     )
-
-
-def tomograms_of_optimisation_set(path: str | Path) -> Path:
-    """Return the ``tomograms.star`` a RELION optimisation set names.
-
-    RELION writes ``rlnTomoTomogramsFile`` relative to its project folder,
-    so the path is looked up from the working folder and from each folder
-    above the optimisation set.
-
-    Raises
-    ------
-    CryopickError
-        If the file names none, or it cannot be found.
-    """
-    path = Path(path)
-    simple = [b for b in _load(path).values() if isinstance(b, dict)]
-    named = [
-        b['rlnTomoTomogramsFile']
-        for b in simple
-        if b.get('rlnTomoTomogramsFile')
-    ]
-    if not named:
-        raise input_error(path, 'names no rlnTomoTomogramsFile')
-    for base in (Path.cwd(), *path.resolve().parents):
-        candidate = base / str(named[0])
-        if candidate.is_file():
-            return candidate
-    raise input_error(path, f'its tomogram set {named[0]} is not found')
-
-
-def relion_tomograms_beside(path: str | Path) -> Path | None:
-    """Find the ``tomograms.star`` of a RELION job's particles file.
-
-    RELION 5 jobs write ``<root>_optimisation_set.star`` beside
-    ``<root>_data.star`` (or ``optimisation_set.star`` beside
-    ``particles.star``), naming the tomogram set used.
-
-    Parameters
-    ----------
-    path : str or Path
-        A particles STAR file.
-
-    Returns
-    -------
-    Path or None
-        The tomogram set, or None when there is no readable one.
-    """
-    path = Path(path)
-    root = path.name.removesuffix('data.star')
-    sets = sorted(path.parent.glob('*optimisation_set.star'))
-    sets.sort(key=lambda s: not s.name.startswith(root))
-    for candidate in sets:
-        try:
-            return tomograms_of_optimisation_set(candidate)
-        except CryopickError:
-            continue
-    return None
+    return CENTRED[0] in labels or PIXELS[0] in labels

@@ -21,7 +21,7 @@ from napari_cryopick import picks as pk
 from napari_cryopick.classes import ParticleClass, default_classes
 from napari_cryopick.errors import exists_error, input_error
 from napari_cryopick.io.atomic import write_text
-from napari_cryopick.io.star import (
+from napari_cryopick.io.star_common import (
     ANGLES,
     CENTRED,
     CLASS_NUMBER,

@@ -22,7 +22,6 @@ from napari_cryopick.export import ExportSettings
 from napari_cryopick.io import project as prj
 from napari_cryopick.io.copick_config import write_copick_config
 from napari_cryopick.io.copick_json import read_picks_json, write_picks_json
-from napari_cryopick.io.names import picks_file_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,15 +113,6 @@ def expand_inputs(inputs, tomo_type: str) -> list[Job]:
     if twice:
         raise input_error(inputs[0], f'run names repeat: {", ".join(twice)}')
     return jobs
-
-
-def output_files(options: PredictOptions, run: str, classes) -> list[Path]:
-    """Return the picks files a finished run has under ``options.out``."""
-    folder = options.out / 'ExperimentRuns' / run / 'Picks'
-    return [
-        folder / picks_file_name(options.user_id, options.session_id, c.name)
-        for c in classes
-    ]
 
 
 def cached_model(path: Path | tuple[Path, ...] | None):
@@ -217,7 +207,7 @@ def _predict(job: Job, options: PredictOptions, progress=None):
     models = cached_model(options.model)
     model = models[0] if isinstance(models, list) else models
     classes = chosen_classes(model, options.classes)
-    files = output_files(options, job.run, classes)
+    files = record.output_files(options, job.run, classes)
     if record.check_run(options, job.run, files):
         return pk.concat(read_picks_json(f) for f in files), True
     run = job.run if job.in_project else None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import check_path, write_text
-from napari_cryopick.io.names import sanitize_name
+from napari_cryopick.io.names import picks_file_name, sanitize_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -154,6 +154,15 @@ def check_run(options: PredictOptions, run: str, files) -> bool:
     )
 
 
+def output_files(options: PredictOptions, run: str, classes) -> list[Path]:
+    """Return the picks files a finished run has under ``options.out``."""
+    folder = options.out / 'ExperimentRuns' / run / 'Picks'
+    return [
+        folder / picks_file_name(options.user_id, options.session_id, c.name)
+        for c in classes
+    ]
+
+
 def check_runs(options: PredictOptions, runs, classes) -> None:
     """Check every run before any is picked (see :func:`check_run`).
 
@@ -163,8 +172,6 @@ def check_runs(options: PredictOptions, runs, classes) -> None:
         If ``options.out`` is not a folder one can write into, or a run
         holds picks of other settings.
     """
-    from napari_cryopick.model.jobs import output_files
-
     check_path(options.out, folder=True)
     for run in runs:
         check_run(options, run, output_files(options, run, classes))

@@ -322,7 +322,7 @@ class ViewerState:
             raise CryopickError('nothing to export: pick first')
         geometries = None
         if tomogram is not None and fmt in ('star', 'relion4'):
-            from napari_cryopick.io.star import geometry_of
+            from napari_cryopick.io.star_common import geometry_of
 
             # STAR coordinates are centred on the tomogram: the one open.
             geometries = {session.run: geometry_of(tomogram)}
