@@ -64,6 +64,38 @@ def picks_files(out: Path, run: str) -> list[Path]:
 TINY = NetworkConfig(channels=(4, 8, 8), strides=(2, 1), num_res_units=0)
 
 
+def bare_params(shape, counts, look, **changes):
+    """Phantom parameters without membranes, gold, carbon or clutter."""
+    from napari_cryopick.simulate.params import PhantomParams
+
+    return PhantomParams(
+        shape=shape,
+        counts=counts,
+        albumin=0,
+        membranes=0,
+        gold_beads=0,
+        carbon_edge=False,
+        clutter=0.0,
+        look=look,
+        **changes,
+    )
+
+
+def novel_phantom(template, seed, run, shape, counts, noise, copies):
+    """A bare phantom holding ``copies`` of a planted protein ``template``.
+
+    What a test measures is then the planted protein against the CZII
+    ones in ``counts``.
+    """
+    from napari_cryopick.simulate.params import PhantomLook
+    from napari_cryopick.simulate.phantom import simulate_tomogram
+
+    look = PhantomLook(noise=noise)
+    params = bare_params(shape, counts, look, slab=(0.05, 0.95))
+    novel = {template.name: (template, copies)}
+    return simulate_tomogram(params, seed, run=run, novel=novel)
+
+
 def tiny_card(**fields) -> dict:
     """A model card for :data:`TINY` on the CZII classes (20 Å grid)."""
     from napari_cryopick.classes import CZII_CLASSES

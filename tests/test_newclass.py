@@ -37,7 +37,7 @@ from napari_cryopick.model.finetune import (  # noqa: E402
     finetune,
 )
 from napari_cryopick.model.newclass import add_classes  # noqa: E402
-from tests.conftest import TINY, tiny_card  # noqa: E402
+from tests.conftest import TINY, novel_phantom, tiny_card  # noqa: E402
 
 NOVEL = 'novel'
 FAST = FinetuneSettings(checkpoint_every=0, incomplete=True)
@@ -136,26 +136,13 @@ def _novel_template():
 @pytest.fixture(scope='module')
 def phantoms(tmp_path_factory):
     """Two 48 x 160 x 160 OME-Zarr tomograms, 14 novel proteins each."""
-    from napari_cryopick.simulate.params import PhantomLook, PhantomParams
-    from napari_cryopick.simulate.phantom import simulate_tomogram
-
     root = tmp_path_factory.mktemp('novel')
     template = _novel_template()
     out = {}
     for index, run in enumerate(('TS_a', 'TS_b')):
-        params = PhantomParams(
-            shape=(48, 160, 160),
-            counts={'ribosome': 3, 'apo-ferritin': 4},
-            albumin=0,
-            membranes=0,
-            gold_beads=0,
-            carbon_edge=False,
-            clutter=0.0,
-            slab=(0.05, 0.95),
-            look=PhantomLook(noise=0.2),
-        )
-        phantom = simulate_tomogram(
-            params, 100 + index, run=run, novel={NOVEL: (template, 14)}
+        counts = {'ribosome': 3, 'apo-ferritin': 4}
+        phantom = novel_phantom(
+            template, 100 + index, run, (48, 160, 160), counts, 0.2, 14
         )
         store = root / run / 'VoxelSpacing10.000' / f'{run}.zarr'
         write_ome_zarr(store, phantom.volume, CZII_VOXEL_SIZE)
@@ -343,6 +330,8 @@ def test_finetune_pairs_then_predict_writes_the_new_class(
     card = load_checkpoint(out).card
     assert card.classes[-1].color == (255, 128, 0, 255)
     assert card.record['finetune']['new_classes'] == [NOVEL]
+    # The clicks' profiles travel with the model, for prediction.
+    assert card.likeness[NOVEL].profiles.shape[0] == 6
     pred = tmp_path / 'pred'
     argv = [
         'predict',

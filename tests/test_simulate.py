@@ -27,6 +27,7 @@ from napari_cryopick.simulate.params import (
     CZII_SLAB,
     resolve_counts,
 )
+from tests.conftest import bare_params
 
 SHAPE = (64, 128, 128)
 VOXEL = 10.012444
@@ -57,16 +58,7 @@ def small(**changes) -> PhantomParams:
 
 
 def bare(counts, look=CLEAN, shape=SHAPE) -> PhantomParams:
-    return PhantomParams(
-        shape=shape,
-        counts=counts,
-        albumin=0,
-        membranes=0,
-        gold_beads=0,
-        carbon_edge=False,
-        clutter=0.0,
-        look=look,
-    )
+    return bare_params(shape, counts, look)
 
 
 def voxels(picks) -> np.ndarray:

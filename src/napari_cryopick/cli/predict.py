@@ -102,6 +102,13 @@ def add_parser(commands) -> None:
         'its own noise by 6 SD (pure noise, a failed reconstruction); '
         'default: on',
     )
+    add(
+        '--likeness-check',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='drop picks of a class learnt from clicks whose rotational '
+        "density profile is unlike every click's; default: on",
+    )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
     add(
         '--device',
@@ -195,6 +202,7 @@ def run(args) -> int:
         allow_coarse=args.allow_coarse,
         cross_class=args.cross_class,
         signal_check=args.signal_check,
+        likeness_check=args.likeness_check,
         device=args.device,
         amp=args.amp,
     )

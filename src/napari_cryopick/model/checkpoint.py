@@ -24,6 +24,7 @@ from napari_cryopick.classes import ParticleClass
 from napari_cryopick.errors import input_error
 from napari_cryopick.io.atomic import check_parent, make_readable
 from napari_cryopick.model.config import NetworkConfig, build_network
+from napari_cryopick.model.likeness import Likeness
 
 FORMAT = 'napari-cryopick-checkpoint'
 FORMAT_VERSION = 1
@@ -64,6 +65,10 @@ class ModelCard:
         Per-class score thresholds (F4-optimal on held-out data).
     name : str
         The model's name.
+    likeness : dict
+        :class:`~napari_cryopick.model.likeness.Likeness` of classes
+        learnt from clicks, by class name (their picks must look like
+        the clicks).
     record : dict
         The whole card as JSON (training data and recipe, measured
         scores, fine-tuning history...), the typed fields included.
@@ -74,6 +79,7 @@ class ModelCard:
     voxel_size: float
     thresholds: dict[str, float] = field(default_factory=dict)
     name: str = 'model'
+    likeness: dict = field(default_factory=dict, compare=False, repr=False)
     record: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -99,6 +105,10 @@ class ModelCard:
                 str(k): float(v)
                 for k, v in (card.get('thresholds') or {}).items()
             }
+            likeness = {
+                str(k): Likeness.from_dict(v)
+                for k, v in (card.get('likeness') or {}).items()
+            }
         except (TypeError, ValueError, KeyError, AttributeError) as err:
             problem = str(err).strip().splitlines()[0] or type(err).__name__
             raise input_error(
@@ -122,6 +132,7 @@ class ModelCard:
             voxel_size,
             thresholds,
             str(card.get('name', 'model')),
+            likeness,
             copy.deepcopy(card),
         )
 

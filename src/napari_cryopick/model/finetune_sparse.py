@@ -14,7 +14,9 @@ are checked first (:mod:`napari_cryopick.model.finetune_labels`); then:
   keeps the unlabelled classes (:mod:`napari_cryopick.model.sparse`);
 * the threshold of a class labelled by clicks comes from the scores the
   tuned model gives those clicks
-  (:func:`~napari_cryopick.model.finetune_labels.click_thresholds`).
+  (:func:`~napari_cryopick.model.finetune_labels.click_thresholds`);
+* the clicks' rotational density profiles go into the card, and picks of
+  the class must look like them (:mod:`napari_cryopick.model.likeness`).
 """
 
 from __future__ import annotations
@@ -145,6 +147,11 @@ def finetune_sparse(
     result, save = train_and_save(
         tuned, samples, out, card, settings, predict, before, objective
     )
+    card['likeness'] = {
+        **(card.get('likeness') or {}),
+        **_click_likeness(tuned, runs, plan, settings),
+    }
+    tuned.card = ModelCard.from_dict(card)
     try:
         tuning_found = predict(tuned, runs, 'tuning the thresholds')
         card['thresholds'] = _sparse_thresholds(
@@ -177,6 +184,32 @@ def finetune_sparse(
         worse,
         tuning_found,
     )
+
+
+def _click_likeness(model, runs, plan, settings) -> dict:
+    """Return what the clicks of classes learnt from clicks look like.
+
+    For the new classes, and the classes whose likeness the model
+    already holds (taught again from new clicks), when the labels are
+    clicks (``settings.incomplete``).
+    """
+    from napari_cryopick.model.likeness import learn_likeness
+
+    if not settings.incomplete:
+        return {}
+    names = {c.name for c in plan.new} | set(model.card.likeness)
+    out = {}
+    for cls in model.classes:
+        if cls.name not in names or cls.name not in plan.labelled:
+            continue
+        pairs = [
+            (run.tomogram, run.picks[run.picks['particle_type'] == cls.name])
+            for run in runs
+        ]
+        like = learn_likeness(pairs, cls.radius)
+        if like is not None:
+            out[cls.name] = like.to_dict()
+    return out
 
 
 def _only(run: LabelledRun, names) -> LabelledRun:

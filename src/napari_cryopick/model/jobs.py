@@ -61,6 +61,7 @@ class PredictOptions:
     allow_coarse: bool = False
     cross_class: bool = False
     signal_check: bool = True
+    likeness_check: bool = True
     device: str = 'auto'
     amp: bool = False
 
@@ -226,6 +227,7 @@ def _predict(job: Job, options: PredictOptions, progress=None):
         classes=options.classes,
         allow_coarse=options.allow_coarse,
         signal=SignalCheck(enabled=options.signal_check),
+        likeness=options.likeness_check,
     )
     table = predict_tomogram(tomogram, models, settings, progress=progress)
     if options.min_score is not None:

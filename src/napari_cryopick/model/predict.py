@@ -22,6 +22,7 @@ from napari_cryopick.model.infer import (
     InferenceSettings,
     stream_probabilities,
 )
+from napari_cryopick.model.likeness import unlike
 from napari_cryopick.model.newclass import known_channels
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
 from napari_cryopick.model.signal import SignalCheck, nothing_stands_out
@@ -56,6 +57,9 @@ class PickSettings:
     signal : SignalCheck
         Drop every pick of a tomogram where none stands out from the
         tomogram's own noise (pure noise, a failed reconstruction).
+    likeness : bool
+        Drop picks of a class learnt from clicks that do not look like
+        the clicks (:mod:`napari_cryopick.model.likeness`).
     """
 
     inference: InferenceSettings = field(default_factory=InferenceSettings)
@@ -64,6 +68,7 @@ class PickSettings:
     classes: tuple[str, ...] | None = None
     allow_coarse: bool = False
     signal: SignalCheck = field(default_factory=SignalCheck)
+    likeness: bool = True
 
 
 def model_grid(tomogram: Tomogram, voxel_size: float):
@@ -194,6 +199,15 @@ def predict_tomogram(
     radii = {c.name: c.radius for c in classes}
     if nothing_stands_out(table, reader, tomogram, settings.signal, radii):
         table = table.iloc[:0]
+    if settings.likeness and first.card.likeness and len(table):
+        drop = unlike(table, tomogram, first.card.likeness, radii)
+        log.info(
+            '%s: %d candidate(s) unlike the clicks of their class dropped '
+            '(--no-likeness-check keeps them)',
+            tomogram.run,
+            int(drop.sum()),
+        )
+        table = table[~drop].reset_index(drop=True)
     if settings.apply_thresholds:
         table = apply_thresholds(table, first.thresholds)
     return table

@@ -1,0 +1,288 @@
+"""Whether a pick of a class learnt from clicks looks like the clicks.
+
+A network taught a new protein from a few clicks has seen it in a few
+orientations only, and calls other densities of about its size the new
+class too. The density around a pick tells many of them apart without
+knowing the orientation: its rotational average (the mean density on
+spheres of growing radius, :data:`SHELLS`, on the tomogram's coarsest
+stored level with voxels of at most a tenth of the class radius,
+normalised as the network's input is) is compared with the clicks'. A
+pick whose profile is farther from every click's than :data:`SPREAD`
+times the clicks' own spread (the 90 % quantile of each click's distance
+to its nearest other click) is not of the class. The profiles and that
+limit go into the model card.
+
+Measured on the candidates of the benchmark's tuned models
+(``benchmarks/bench_newclass.py``, docs/benchmarks.md "New classes"):
+new-class F4 on the second tomogram at the clicks' threshold with 5 / 10
+/ 20 / 50 clicks, 0.603 / 0.743 / 0.786 / 0.716 without the check and
+0.617 / 0.827 / 0.821 / 0.834 with it; a second protein 0.875 -> 0.911;
+albumin 0.312 -> 0.423. With 20 clicks it dropped 45 of the 57 false
+picks that lay away from every labelled particle and none of the true
+ones; the false picks beside apo-ferritins stay (their profiles are
+within the clicks' spread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx, level0_to_level
+from napari_cryopick.model.normalize import CLIP, robust_stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from napari_cryopick.io.tomogram import Tomogram
+
+#: A pick is like the clicks within this many times their own spread.
+SPREAD = 1.25
+#: Fewer clicks than this give no spread to measure: no check.
+MIN_CLICKS = 3
+#: Shells of the profile, as fractions of the class radius.
+SHELLS = np.linspace(0.0, 1.2, 13)
+#: Directions sampled on each shell.
+DIRECTIONS = 192
+#: A pick's centre is searched this far (class radii) along each axis:
+#: a network's peak is not exactly a user's click.
+SEARCH = 0.1
+#: Finest voxel the profile needs, as a fraction of the class radius.
+FINEST = 0.1
+#: Voxels sampled per axis for a tomogram's intensity statistics.
+STATS_SAMPLE = 160
+#: Voxels read at once (besides the rows around them): 512 MB.
+BLOCK_VOXELS = 2**27
+
+
+@dataclass(frozen=True)
+class Likeness:
+    """What the clicks of one class look like.
+
+    Attributes
+    ----------
+    profiles : ndarray
+        (clicks, shells) rotational averages of the normalised density
+        at :data:`SHELLS` x the class radius.
+    limit : float
+        Largest distance (RMS over shells) a pick's profile may have
+        from its nearest click's.
+    """
+
+    profiles: np.ndarray
+    limit: float
+
+    def to_dict(self) -> dict:
+        """JSON form for the model card."""
+        return {
+            'shells': [round(float(s), 4) for s in SHELLS],
+            'profiles': np.round(self.profiles, 4).tolist(),
+            'limit': round(float(self.limit), 5),
+        }
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> Likeness:
+        """Read :meth:`to_dict`'s form (raises ValueError if malformed)."""
+        shells = np.asarray(entry['shells'], float)
+        profiles = np.asarray(entry['profiles'], float)
+        if (
+            shells.shape != SHELLS.shape
+            or not np.allclose(shells, SHELLS)
+            or profiles.ndim != 2
+            or profiles.shape[1] != len(SHELLS)
+        ):
+            raise ValueError('likeness profiles of another shape')
+        return cls(profiles, float(entry['limit']))
+
+
+def learn_likeness(pairs, radius: float) -> Likeness | None:
+    """Return the :class:`Likeness` of clicks of one class.
+
+    Parameters
+    ----------
+    pairs : sequence of (Tomogram, DataFrame)
+        Each tomogram with its clicks of the class (Å).
+    radius : float
+        Class radius in Å.
+
+    Returns
+    -------
+    Likeness or None
+        None with fewer than :data:`MIN_CLICKS` clicks.
+    """
+    found = [
+        profiles_at(tomogram, clicks, radius, search=False)[:, 0]
+        for tomogram, clicks in pairs
+        if len(clicks)
+    ]
+    if not found:
+        return None
+    profiles = np.concatenate(found)
+    if len(profiles) < MIN_CLICKS:
+        return None
+    distance = _rms(profiles[:, None], profiles[None])
+    np.fill_diagonal(distance, np.inf)
+    spread = float(np.quantile(distance.min(axis=1), 0.9))
+    return Likeness(profiles, SPREAD * spread)
+
+
+def unlike(
+    table: pd.DataFrame,
+    tomogram: Tomogram,
+    likeness: dict[str, Likeness],
+    radii: dict[str, float],
+) -> np.ndarray:
+    """Return which picks do not look like their class's clicks.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Picks of one tomogram.
+    tomogram : Tomogram
+        The tomogram.
+    likeness : dict
+        :class:`Likeness` by class name; other classes are kept.
+    radii : dict
+        Class radius in Å by class name.
+
+    Returns
+    -------
+    ndarray of bool
+        True for a pick to drop (row order of ``table``).
+    """
+    out = np.zeros(len(table), bool)
+    for name, like in likeness.items():
+        rows = np.flatnonzero((table['particle_type'] == name).to_numpy())
+        if not rows.size:
+            continue
+        found = profiles_at(tomogram, table.iloc[rows], radii[name])
+        distance = _rms(found[:, :, None], like.profiles[None, None])
+        out[rows] = distance.min(axis=(1, 2)) > like.limit
+    return out
+
+
+def profiles_at(
+    tomogram: Tomogram, table: pd.DataFrame, radius: float, search=True
+) -> np.ndarray:
+    """Return rotational averages around picks.
+
+    Parameters
+    ----------
+    tomogram : Tomogram
+        The tomogram (read box by box around the picks).
+    table : DataFrame
+        Picks (Å).
+    radius : float
+        Class radius in Å.
+    search : bool
+        Also measure around the 26 neighbours at :data:`SEARCH` class
+        radii; else at the picks only.
+
+    Returns
+    -------
+    ndarray
+        (picks, places, shells) profiles of the normalised density.
+    """
+    level = _level_for(tomogram, radius)
+    data = tomogram.levels[level]
+    voxel = np.asarray(tomogram.scales[level], float)
+    centre, spread = _stats(data)
+    level0 = angstrom_xyz_to_voxel_zyx(
+        table[['x', 'y', 'z']].to_numpy(float), tomogram.scales[0]
+    )
+    centres = level0_to_level(level0, _factor(tomogram, level))
+    steps = (-1, 0, 1) if search else (0,)
+    shifts = np.array(
+        [(a, b, c) for a in steps for b in steps for c in steps], float
+    ) * (SEARCH * radius / voxel)
+    points = _sphere_points(radius / voxel)
+    reach = int(np.ceil(np.abs(points).max() + np.abs(shifts).max())) + 1
+    out = np.empty((len(centres), len(shifts), len(SHELLS)))
+    for block, first, rows in _blocks(data, centres, reach):
+        block -= centre
+        block /= spread
+        np.clip(block, -CLIP, CLIP, out=block)
+        for i in rows:
+            out[i] = _profiles(
+                block, centres[i] - (first, 0, 0), shifts, points
+            )
+    return out
+
+
+def _profiles(box, centre, shifts, points) -> np.ndarray:
+    """Mean of ``box`` over each shell, around each shifted centre.
+
+    Edge voxels stand in for what lies outside the volume.
+    """
+    from scipy import ndimage
+
+    where = centre + shifts[:, None, None, :] + points[None]
+    values = ndimage.map_coordinates(
+        box, where.reshape(-1, 3).T, order=1, mode='nearest'
+    )
+    return values.reshape(len(shifts), *points.shape[:2]).mean(axis=2)
+
+
+def _sphere_points(radius_voxels: float) -> np.ndarray:
+    """(shells, directions, 3) z, y, x offsets in voxels (Fibonacci)."""
+    k = np.arange(DIRECTIONS) + 0.5
+    polar = np.arccos(1.0 - 2.0 * k / DIRECTIONS)
+    azimuth = np.pi * (1.0 + 5**0.5) * k
+    unit = np.stack(
+        [
+            np.cos(polar),
+            np.sin(polar) * np.sin(azimuth),
+            np.sin(polar) * np.cos(azimuth),
+        ],
+        axis=1,
+    )
+    return SHELLS[:, None, None] * radius_voxels * unit[None]
+
+
+def _blocks(data, centres: np.ndarray, reach: int):
+    """Yield (rows of ``data`` as float32, first row, picks within).
+
+    Blocks of rows hold at most :data:`BLOCK_VOXELS` voxels besides the
+    ``reach`` rows read around them, so memory stays bounded on a large
+    tomogram, and every stored chunk is read about once.
+    """
+    rows = data.shape[0]
+    plane = int(np.prod(data.shape[1:]))
+    per = max(1, BLOCK_VOXELS // plane - 2 * reach)
+    along = np.clip(np.floor(centres[:, 0]).astype(int), 0, rows - 1)
+    for lo in range(0, rows, per):
+        hi = min(rows, lo + per)
+        inside = np.flatnonzero((along >= lo) & (along < hi))
+        if inside.size:
+            a, b = max(0, lo - reach), min(rows, hi + reach + 1)
+            yield np.array(data[a:b], dtype=np.float32), a, inside
+
+
+def _stats(data) -> tuple[float, float]:
+    """(centre, spread) of a level from a strided sample."""
+    step = max(1, int(np.ceil(max(data.shape) / STATS_SAMPLE)))
+    return robust_stats(data, step)
+
+
+def _level_for(tomogram: Tomogram, radius: float) -> int:
+    """Return the coarsest stored level with voxels no larger than needed."""
+    needed = max(FINEST * radius, float(np.max(tomogram.scales[0])))
+    fine = [
+        k
+        for k, scale in enumerate(tomogram.scales)
+        if float(np.max(scale)) <= needed * 1.01
+    ]
+    return max(fine) if fine else 0
+
+
+def _factor(tomogram: Tomogram, level: int) -> np.ndarray:
+    """Level-0 voxels per voxel of ``level``, per axis."""
+    return np.asarray(tomogram.scales[level], float) / np.asarray(
+        tomogram.scales[0], float
+    )
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((a - b) ** 2, axis=-1))

@@ -1,0 +1,133 @@
+"""Picks of a class learnt from clicks must look like the clicks.
+
+Small phantoms with a planted procedural protein beside apo-ferritins and
+ribosomes: the clicks' rotational density profiles keep the other copies
+of the protein and reject the other proteins' centres and empty ice.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick import picks as pk
+from napari_cryopick.classes import CZII_VOXEL_SIZE
+from napari_cryopick.errors import CryopickError
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr
+from napari_cryopick.io.sources import open_tomogram
+from napari_cryopick.model import likeness as lk
+from napari_cryopick.model.checkpoint import ModelCard
+from tests.conftest import novel_phantom, tiny_card
+
+NOVEL = 'novel'
+
+
+@pytest.fixture(scope='module')
+def tomograms(tmp_path_factory):
+    """Two 64 x 192 x 192 phantoms: 12 novel, 6 apo-ferritin, 3 ribosome."""
+    from napari_cryopick.simulate.crowding import pseudo_protein
+    from napari_cryopick.simulate.templates import template_from_density
+
+    box = pseudo_protein(np.random.default_rng(11), 170.0, CZII_VOXEL_SIZE)
+    template = template_from_density(NOVEL, box, CZII_VOXEL_SIZE)
+    root = tmp_path_factory.mktemp('likeness')
+    out = {}
+    for index, run in enumerate(('TS_a', 'TS_b')):
+        counts = {'ribosome': 3, 'apo-ferritin': 6}
+        phantom = novel_phantom(
+            template, 300 + index, run, (64, 192, 192), counts, 0.35, 12
+        )
+        store = root / f'{run}.zarr'
+        write_ome_zarr(store, phantom.volume, CZII_VOXEL_SIZE)
+        out[run] = (open_tomogram(store), phantom.picks)
+    return out, round(template.radius, 1)
+
+
+def _of(truth, name):
+    return truth[truth['particle_type'] == name]
+
+
+def _as(table, name):
+    return pk.normalize(table.assign(particle_type=name))
+
+
+def test_the_clicks_profiles_keep_copies_and_reject_other_particles(
+    tomograms,
+):
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:8])], radius)
+    assert like is not None
+    assert like.profiles.shape == (8, len(lk.SHELLS))
+    tomo_b, truth_b = runs['TS_b']
+    # Picks as a network would give them, on the other tomogram: on its
+    # novel proteins and on its other particles.
+    candidates = {
+        'copies': _of(truth_b, NOVEL),
+        'apo-ferritin': _of(truth_b, 'apo-ferritin'),
+        'ribosome': _of(truth_b, 'ribosome'),
+    }
+    dropped = {
+        kind: lk.unlike(
+            _as(table, NOVEL), tomo_b, {NOVEL: like}, {NOVEL: radius}
+        )
+        for kind, table in candidates.items()
+    }
+    assert dropped['copies'].mean() <= 0.2, dropped
+    assert dropped['apo-ferritin'].mean() >= 0.75, dropped
+    assert dropped['ribosome'].all(), dropped
+    # Empty ice: random places away from every particle.
+    rng = np.random.default_rng(0)
+    shape = np.asarray(tomo_b.shape) * CZII_VOXEL_SIZE
+    places = rng.uniform(0.1, 0.9, (200, 3)) * shape[::-1]
+    far = pk.positions(truth_b)
+    gap = np.linalg.norm(places[:, None] - far[None], axis=2).min(axis=1)
+    ice = pd.DataFrame(places[gap > 2 * radius][:20], columns=['x', 'y', 'z'])
+    ice['run'] = 'TS_b'
+    dropped_ice = lk.unlike(
+        _as(ice, NOVEL), tomo_b, {NOVEL: like}, {NOVEL: radius}
+    )
+    assert len(ice) >= 5
+    assert dropped_ice.mean() >= 0.9
+
+
+def test_other_classes_and_few_clicks_are_left_alone(tomograms):
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    two = _of(truth_a, NOVEL).iloc[:2]
+    assert lk.learn_likeness([(tomo_a, two)], radius) is None
+    like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:6])], radius)
+    # Ribosome picks are not the learnt class's: never dropped by it.
+    ribosomes = pk.normalize(_of(truth_a, 'ribosome'))
+    kept = lk.unlike(ribosomes, tomo_a, {NOVEL: like}, {NOVEL: radius})
+    assert not kept.any()
+
+
+def test_likeness_goes_through_the_model_card(tomograms):
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:5])], radius)
+    card = tiny_card()
+    card['likeness'] = {NOVEL: like.to_dict()}
+    read = ModelCard.from_dict(json.loads(json.dumps(card)))
+    assert np.allclose(read.likeness[NOVEL].profiles, like.profiles, atol=1e-4)
+    assert read.likeness[NOVEL].limit == pytest.approx(like.limit, abs=1e-5)
+    card['likeness'][NOVEL]['profiles'] = [[0.0, 1.0]]
+    with pytest.raises(CryopickError, match='malformed model card') as err:
+        ModelCard.from_dict(card, 'bad.safetensors')
+    assert '\n' not in str(err.value)
+
+
+def test_the_profile_level_follows_the_class_radius(tomograms):
+    (runs, _) = tomograms
+    tomogram, _ = runs['TS_a']
+    # Levels of 10, 20 and 40 Å: a 300 Å class needs 30 Å voxels at
+    # most, a 60 Å class the finest level there is.
+    assert [float(s[0]) for s in tomogram.scales[:3]] == pytest.approx(
+        [CZII_VOXEL_SIZE, 2 * CZII_VOXEL_SIZE, 4 * CZII_VOXEL_SIZE]
+    )
+    assert lk._level_for(tomogram, 300.0) == 1
+    assert lk._level_for(tomogram, 60.0) == 0
