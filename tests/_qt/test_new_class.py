@@ -72,6 +72,9 @@ def test_new_class_learn_review_and_learn_again(
     assert model.path == out
     assert model.classes[-1].name == 'spike'
     assert model.classes[-1].metadata['origin']['labels'] == {'spike': 4}
+    # What the four clicks look like travels with the model: proposals
+    # unlike them are dropped.
+    assert model.card.likeness['spike'].profiles.shape[0] == 4
     # Its threshold, set from the clicks, is on its slider.
     threshold = model.thresholds['spike']
     assert state.session.thresholds['spike'] == threshold
