@@ -171,7 +171,7 @@ def profiles_at(
     Parameters
     ----------
     tomogram : Tomogram
-        The tomogram (read box by box around the picks).
+        The tomogram (read by blocks of rows around the picks).
     table : DataFrame
         Picks (Å).
     radius : float
