@@ -131,3 +131,37 @@ def test_the_profile_level_follows_the_class_radius(tomograms):
     )
     assert lk._level_for(tomogram, 300.0) == 1
     assert lk._level_for(tomogram, 60.0) == 0
+
+
+def test_predict_drops_unlike_picks_unless_told_not_to(
+    tomograms, checkpoint, tmp_path
+):
+    from napari_cryopick.classes import CZII_CLASSES
+    from napari_cryopick.cli import main
+    from napari_cryopick.io.sources import read_picks
+    from napari_cryopick.model.checkpoint import (
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    (runs, _) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    # A model whose ribosome class was learnt from clicks of the novel
+    # protein: its (random) ribosome picks are mostly unlike them.
+    ribosome = next(c for c in CZII_CLASSES if c.name == 'ribosome')
+    clicks = _of(truth_a, NOVEL).iloc[:8]
+    like = lk.learn_likeness([(tomo_a, clicks)], ribosome.radius)
+    model = load_checkpoint(checkpoint)
+    card = {**model.card.record, 'likeness': {'ribosome': like.to_dict()}}
+    path = tmp_path / 'liked.safetensors'
+    liked = save_checkpoint(path, model.network, card)
+    source = str(runs['TS_b'][0].source)
+    found = {}
+    for option in ('--likeness-check', '--no-likeness-check'):
+        out = tmp_path / option
+        argv = ['predict', source, '--out', str(out), '--model', str(liked)]
+        argv += ['--classes', 'ribosome', '--no-signal-check', option]
+        assert main(argv) == 0
+        found[option] = len(read_picks(out))
+    assert found['--no-likeness-check'] > 0
+    assert found['--likeness-check'] < 0.5 * found['--no-likeness-check']

@@ -327,6 +327,7 @@ def test_finetune_pairs_then_predict_writes_the_new_class(
     ]
     assert main(argv) == 0
     assert f'new class {NOVEL}: threshold' in caplog.text
+    assert 'profiles of its 6 clicks are stored' in caplog.text
     card = load_checkpoint(out).card
     assert card.classes[-1].color == (255, 128, 0, 255)
     assert card.record['finetune']['new_classes'] == [NOVEL]
@@ -346,6 +347,7 @@ def test_finetune_pairs_then_predict_writes_the_new_class(
     assert any(p.name.endswith(f'_{NOVEL}.json') for p in picks_dir.iterdir())
     config = json.loads((pred / 'copick_config.json').read_text())
     assert NOVEL in [o['name'] for o in config['pickable_objects']]
+    assert 'unlike the clicks of their class dropped' in caplog.text
 
 
 @pytest.mark.slow

@@ -235,6 +235,15 @@ def _log_new_classes(card: dict) -> None:
             name,
             card['thresholds'].get(name, float('nan')),
         )
+        like = card.get('likeness', {}).get(name)
+        if like:
+            log.info(
+                '%s: the rotational density profiles of its %d clicks are '
+                'stored; predict drops picks unlike them '
+                '(--no-likeness-check keeps them)',
+                name,
+                len(like['profiles']),
+            )
 
 
 def _class_names(text):
