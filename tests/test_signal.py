@@ -95,7 +95,7 @@ def test_check_off_or_no_picks_never_drops(noise):
 
 def test_predict_records_the_switch(tmp_path, capsys):
     from napari_cryopick.cli import main
-    from napari_cryopick.model.jobs import PredictOptions
+    from napari_cryopick.model.predict_options import PredictOptions
     from napari_cryopick.model.record import make_record
 
     with pytest.raises(SystemExit) as stop:

@@ -171,12 +171,9 @@ def run(args) -> int:
     from napari_cryopick.io.kaggle_csv import write_picks_csv
     from napari_cryopick.model.batch import run_dask, run_serial
     from napari_cryopick.model.device import resolve_device
-    from napari_cryopick.model.jobs import (
-        PredictOptions,
-        cached_model,
-        expand_inputs,
-    )
+    from napari_cryopick.model.jobs import cached_model, expand_inputs
     from napari_cryopick.model.predict import chosen_classes
+    from napari_cryopick.model.predict_options import PredictOptions
     from napari_cryopick.model.record import check_runs
 
     if args.workers < 0:

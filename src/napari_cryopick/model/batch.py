@@ -17,10 +17,12 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from napari_cryopick.model.jobs import Outcome, PredictOptions, predict_job
+from napari_cryopick.model.jobs import Outcome, predict_job
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from napari_cryopick.model.predict_options import PredictOptions
 
 
 def run_serial(

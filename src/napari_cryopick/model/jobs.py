@@ -18,13 +18,14 @@ import numpy as np
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError, input_error
-from napari_cryopick.export import ExportSettings
 from napari_cryopick.io import project as prj
 from napari_cryopick.io.copick_config import write_copick_config
 from napari_cryopick.io.copick_json import read_picks_json, write_picks_json
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from napari_cryopick.model.predict_options import PredictOptions
 
 
 @dataclass(frozen=True)
@@ -35,35 +36,6 @@ class Job:
     run: str
     tomo_type: str = prj.DEFAULT_TOMO_TYPE
     in_project: bool = False
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """What every job of a ``cryopick predict`` call shares.
-
-    ``min_score``, when set, keeps the picks scoring at least that in
-    every class instead of applying the model's per-class thresholds.
-    ``cross_class`` keeps one class per particle among the kept picks
-    (:func:`~napari_cryopick.model.peaks.suppress_across_classes`); off
-    by default, as it cost F4 on noisy phantoms (docs/benchmarks.md).
-    """
-
-    out: Path
-    model: Path | tuple[Path, ...] | None = None
-    user_id: str = ExportSettings.user_id
-    session_id: str = ExportSettings.session_id
-    tta: bool = False
-    force: bool = False
-    threads: int = 0
-    min_score: float | None = None
-    voxel_size: float | None = None
-    classes: tuple[str, ...] | None = None
-    allow_coarse: bool = False
-    cross_class: bool = False
-    signal_check: bool = True
-    likeness_check: bool = True
-    device: str = 'auto'
-    amp: bool = False
 
 
 @dataclass

@@ -24,7 +24,7 @@ from napari_cryopick.io.names import picks_file_name, sanitize_name
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from napari_cryopick.model.jobs import PredictOptions
+    from napari_cryopick.model.predict_options import PredictOptions
 
 FORMAT = 'napari-cryopick-predict-record'
 #: PredictOptions fields that do not change the picks.
