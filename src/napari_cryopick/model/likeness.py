@@ -267,14 +267,14 @@ def _stats(data) -> tuple[float, float]:
 
 
 def _level_for(tomogram: Tomogram, radius: float) -> int:
-    """Return the coarsest stored level with voxels no larger than needed."""
-    needed = max(FINEST * radius, float(np.max(tomogram.scales[0])))
-    fine = [
-        k
-        for k, scale in enumerate(tomogram.scales)
-        if float(np.max(scale)) <= needed * 1.01
-    ]
-    return max(fine) if fine else 0
+    """Return the coarsest stored level with voxels no larger than needed.
+
+    The level :func:`~napari_cryopick.model.grid.plan_grid` reads for a
+    grid of a tenth of the class radius (level 0 when that is finer).
+    """
+    from napari_cryopick.model.grid import plan_grid
+
+    return plan_grid(tomogram, FINEST * radius).level
 
 
 def _factor(tomogram: Tomogram, level: int) -> np.ndarray:
