@@ -402,7 +402,7 @@ def test_finetune_command_says_when_it_got_worse(
 def test_finetune_takes_star_labels(base, project, tmp_path):
     from argparse import Namespace
 
-    from napari_cryopick.cli.finetune import _labelled_runs
+    from napari_cryopick.cli.finetune_inputs import labelled_runs
 
     star = tmp_path / 'labels.star'
     argv = ['export', str(project), '--to', 'star', str(star)]
@@ -411,7 +411,7 @@ def test_finetune_takes_star_labels(base, project, tmp_path):
         data=project, labels=star, user_id=None, session_id=None, runs=None
     )
     args.tomo_type, args.voxel_size = 'denoised', None
-    runs, held = _labelled_runs(args)
+    runs, held = labelled_runs(args)
     truth = read_picks(project)
     for run in runs:
         mine = truth[truth['run'] == run.tomogram.run]
