@@ -25,7 +25,6 @@ from napari_cryopick.model.grid import (  # noqa: E402
     GridReader,
     check_voxel_size,
     plan_grid,
-    resample_matrix,
 )
 from napari_cryopick.model.infer import (  # noqa: E402
     InferenceSettings,
@@ -37,6 +36,7 @@ from napari_cryopick.model.predict import (  # noqa: E402
     chosen_classes,
     predict_tomogram,
 )
+from napari_cryopick.model.resample import resample_matrix  # noqa: E402
 from napari_cryopick.model.tta import apply_view, undo_view  # noqa: E402
 
 GRID = 20.0

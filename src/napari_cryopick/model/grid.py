@@ -5,7 +5,8 @@ the bundled model), so a tomogram at 13.6 or 31.4 Å is resampled by its
 real factor, never by the nearest integer. Each axis is resampled by a
 sparse matrix that evaluates, at every grid voxel's centre, the input
 low-passed by a Gaussian matched to the factor (when shrinking) and
-interpolated by cubic convolution. The matrices act on z-slabs, so a
+interpolated by cubic convolution (:mod:`napari_cryopick.model.resample`).
+The matrices act on z-slabs, so a
 tomogram of any size streams through a slab at a time
 (:class:`GridReader`), and the normalisation statistics come from a
 strided sample of grid rows (:func:`grid_stats`), never from the whole
@@ -28,6 +29,7 @@ import numpy as np
 
 from napari_cryopick.errors import input_error
 from napari_cryopick.model.normalize import normalize_volume, robust_stats
+from napari_cryopick.model.resample import lowpass_sigma, resample_matrix
 
 if TYPE_CHECKING:
     from napari_cryopick.io.tomogram import Tomogram
@@ -110,7 +112,7 @@ def _method(step) -> str:
     """Name the resampling :func:`resample_matrix` does for ``step``."""
     if all(s == 1.0 for s in step):
         return 'stored'
-    shrunk = any(_lowpass_sigma(s) > 0 for s in step)
+    shrunk = any(lowpass_sigma(s) > 0 for s in step)
     return 'gaussian-cubic' if shrunk else 'cubic'
 
 
@@ -213,85 +215,6 @@ def check_voxel_size(tomogram: Tomogram, classes, force: bool = False):
             f'{MIN_RADIUS_VOXELS}); choose larger classes (--classes) or '
             'force it (--allow-coarse)',
         )
-
-
-def resample_matrix(n_in: int, step: float, n_out: int):
-    """Return the (n_out, n_in) sparse matrix that resamples one axis.
-
-    Row ``i`` evaluates the input at index ``i * step + (step - 1) / 2``
-    (clamped to the input) by cubic convolution (Keys, a = -0.5: sharper
-    than linear interpolation, which blurs an enlarged tomogram enough
-    to cost F4), after a Gaussian low-pass of standard deviation
-    ``sqrt(step**2 - 1) / sqrt(12)`` input voxels when shrinking
-    (``step > 1``): the spread a box of ``step`` voxels adds to a
-    voxel's own, so a grid voxel sums about the input it covers, as a
-    block mean does, without a box's ringing. Rows sum to 1; at the
-    edges the low-pass is renormalised over the voxels that exist and
-    the interpolation repeats the edge voxel.
-
-    Parameters
-    ----------
-    n_in : int
-        Input length.
-    step : float
-        Output voxel size over input voxel size.
-    n_out : int
-        Output length.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        float32 weights.
-    """
-    from scipy import sparse
-
-    centres = np.arange(n_out) * step + (step - 1) / 2
-    centres = np.clip(centres, 0, n_in - 1)
-    low = np.floor(centres).astype(int)
-    taps = np.arange(-1, 3)  # four neighbours: low - 1 .. low + 2
-    cols = np.clip(low[:, None] + taps[None, :], 0, n_in - 1)
-    vals = _keys_cubic((centres - low)[:, None] - taps[None, :])
-    rows = np.repeat(np.arange(n_out), len(taps))
-    interp = sparse.csr_matrix(
-        (vals.ravel(), (rows, cols.ravel())), shape=(n_out, n_in)
-    )
-    sigma = _lowpass_sigma(step)
-    if sigma > 0:
-        interp = interp @ _gaussian_matrix(n_in, sigma)
-    interp.sum_duplicates()
-    interp.eliminate_zeros()
-    return interp.astype(np.float32).tocsr()
-
-
-def _lowpass_sigma(step: float) -> float:
-    """Return the low-pass sigma (input voxels) for ``step``; 0: none."""
-    sigma = math.sqrt(max(step * step - 1, 0.0) / 12)
-    return sigma if sigma > 0.05 else 0.0
-
-
-def _keys_cubic(t: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution kernel (a = -0.5): exact on quadratics."""
-    t = np.abs(t)
-    near = 1.5 * t**3 - 2.5 * t**2 + 1
-    far = -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
-    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
-
-
-def _gaussian_matrix(n: int, sigma: float):
-    from scipy import sparse
-
-    reach = max(1, math.ceil(3 * sigma))
-    offsets = np.arange(-reach, reach + 1)
-    taps = np.exp(-(offsets**2) / (2 * sigma**2))
-    rows = np.repeat(np.arange(n), len(offsets))
-    cols = (np.arange(n)[:, None] + offsets[None, :]).ravel()
-    vals = np.tile(taps, n)
-    inside = (cols >= 0) & (cols < n)
-    matrix = sparse.csr_matrix(
-        (vals[inside], (rows[inside], cols[inside])), shape=(n, n)
-    )
-    norm = np.asarray(matrix.sum(axis=1)).ravel()
-    return sparse.diags(1 / norm) @ matrix
 
 
 class GridReader:
