@@ -13,9 +13,9 @@ from napari_cryopick.errors import CryopickError
 from napari_cryopick.metric import (
     TABLE_COLUMNS,
     best_thresholds,
-    format_score_table,
     score_picks,
 )
+from napari_cryopick.metric_report import format_score_table
 from napari_cryopick.picks import concat, empty_picks, make_picks
 
 APO = 'apo-ferritin'

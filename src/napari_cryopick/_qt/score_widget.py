@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
 from napari_cryopick._qt._legend import score_legend
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick.errors import CryopickError
-from napari_cryopick.metric import table_headers
+from napari_cryopick.metric_report import table_headers
 from napari_cryopick.viewer.scoring import (
     LiveScore,
     layers_reference,

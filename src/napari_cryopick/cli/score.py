@@ -53,11 +53,8 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     """Score; print the per-class table, then ``score: <weighted F4>``."""
     from napari_cryopick.io.sources import read_picks, source_classes
-    from napari_cryopick.metric import (
-        check_overlap,
-        format_score_table,
-        score_picks,
-    )
+    from napari_cryopick.metric import score_picks
+    from napari_cryopick.metric_report import check_overlap, format_score_table
 
     star = {
         'tomograms': args.tomograms,
