@@ -1,7 +1,8 @@
 """Teach the bundled model a protein it never saw, from a few clicks.
 
-Two phantoms of the CZII-like look (``--shape``, full CZII size by
-default) hold the six CZII proteins and a novel one:
+Two phantoms of one look (``--look``: CZII-like by default; crowded,
+noisy or cellular; ``--shape``, full CZII size by default) hold the six
+CZII proteins and a novel one:
 
 * ``--novel pseudo``: a procedural protein (clusters of Gaussian lumps,
   :func:`~napari_cryopick.simulate.crowding.pseudo_protein`, drawn once
@@ -20,6 +21,13 @@ the command line as a user would give them::
 and the benchmark scores the novel class (F4) on tomogram B, and the six
 CZII classes (weighted F4) on B before (bundled model) and after.
 
+``--review K`` adds one round of the review loop as a user runs it: the
+tuned model picks A, a simulated user goes through the first K picks of
+the new class in the Review widget's order (least certain first),
+accepting the true ones and marking the others "not this", and the
+model is tuned again from itself on the clicks, the accepted picks and
+the negatives (``finetune --init CKPT ... --negatives NEG``).
+
 Run: ``nice -n 19 python benchmarks/bench_newclass.py --work /tmp/bench-nc``
 """
 
@@ -36,6 +44,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from napari_cryopick import picks as pk
 from napari_cryopick.classes import (
@@ -84,7 +93,9 @@ def make_project(root: Path, args) -> tuple[Path, float, str]:
         return root, radius, name
     for index, run in enumerate(RUNS):
         rng = np.random.default_rng([args.seed, index])
-        params = look_params('czii', rng, tuple(args.shape), CZII_VOXEL_SIZE)
+        params = look_params(
+            args.look, rng, tuple(args.shape), CZII_VOXEL_SIZE
+        )
         phantom = simulate_tomogram(
             params, rng, run=run, novel={name: (template, args.count)}
         )
@@ -123,6 +134,20 @@ def cryopick(*argv) -> float:
     return time.perf_counter() - start
 
 
+def predict(project, run, out, checkpoint, *extra) -> None:
+    """``cryopick predict`` one run with a checkpoint into ``out``."""
+    cryopick(
+        'predict',
+        tomogram(project, run),
+        '--out',
+        out,
+        '--model',
+        checkpoint,
+        '--force',
+        *extra,
+    )
+
+
 def scores(truth, found, classes) -> tuple[float, float]:
     """(novel class F4, six CZII classes' weighted F4) on one run."""
     novel = score_picks(truth, found, classes[-1:]).score
@@ -151,6 +176,82 @@ def oracle(checkpoint, project, truth, novel) -> tuple[float, float]:
     return score_picks(truth, kept, (novel,)).score, float(threshold)
 
 
+def report(what, checkpoint, project, truth, novel, after, before) -> None:
+    """Print one result line: F4 on B, CZII before and after, thresholds."""
+    best, threshold = oracle(checkpoint, project, truth, novel)
+    chosen = load_checkpoint(checkpoint).thresholds[novel.name]
+    print(
+        f'{what}: {novel.name} F4 on B {after[0]:.3f}; CZII {before[1]:.4f} '
+        f'-> {after[1]:.4f}; threshold {chosen:.3f} (best on B: '
+        f'{threshold:.3f}, F4 {best:.3f})',
+        flush=True,
+    )
+
+
+def review_round(args, project, truth, clicks, checkpoint, novel):
+    """One review round on A, then tuning again; return (checkpoint, picks).
+
+    The simulated user reviews the new class's picks on A (thresholds
+    and the likeness check applied, as the viewer shows them) least
+    certain first, as the Review widget's queue orders them: a pick
+    within the metric's radius of a true copy is accepted, any other is
+    marked "not this".
+    """
+    from scipy.spatial import cKDTree
+
+    work, name = args.work, novel.name
+    shown = args.work / f'review-{checkpoint.stem}'
+    predict(project, RUNS[0], shown, checkpoint, '--classes', name)
+    queue = read_picks(shown).sort_values('score', kind='stable')
+    queue = queue.iloc[: args.review]
+    copies = truth[
+        (truth['run'] == RUNS[0]) & (truth['particle_type'] == name)
+    ]
+    distance, _ = cKDTree(pk.positions(copies)).query(pk.positions(queue))
+    true = distance <= 0.5 * novel.radius
+    print(
+        f'review of {len(queue)} picks on A: {int(true.sum())} accepted, '
+        f'{int((~true).sum())} marked "not this"',
+        flush=True,
+    )
+    labels = pk.normalize(pd.concat([clicks, queue[true]], ignore_index=True))
+    (positives,) = write_picks_json(
+        labels,
+        work / f'accepted-{checkpoint.stem}',
+        'bench',
+        'review',
+        overwrite=True,
+    )
+    (negatives,) = write_picks_json(
+        pk.normalize(queue[~true]),
+        work / f'rejected-{checkpoint.stem}',
+        'bench',
+        'review',
+        overwrite=True,
+    )
+    out = work / f'{checkpoint.stem}-review.safetensors'
+    seconds = cryopick(
+        'finetune',
+        '--init',
+        checkpoint,
+        '--tomogram',
+        tomogram(project, RUNS[0]),
+        '--picks',
+        positives,
+        '--negatives',
+        negatives,
+        '--classes',
+        name,
+        '--incomplete-labels',
+        '--out',
+        out,
+    )
+    pred = work / f'pred-{out.stem}'
+    predict(project, RUNS[1], pred, out)
+    print(f'second round: {seconds:.0f} s', flush=True)
+    return out, pred
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work', type=Path, default=Path('/tmp/bench-nc'))
@@ -158,6 +259,12 @@ def main() -> None:
         '--novel', choices=('pseudo', 'albumin'), default='pseudo'
     )
     parser.add_argument('--diameter', type=float, default=170.0)
+    parser.add_argument(
+        '--look',
+        choices=('czii', 'crowded', 'noisy', 'cellular'),
+        default='czii',
+        help="the phantoms' look (simulate.looks)",
+    )
     parser.add_argument('--shape-seed', type=int, default=1313)
     parser.add_argument('--count', type=int, default=60)
     parser.add_argument('--shape', type=int, nargs=3, default=(184, 630, 630))
@@ -166,6 +273,12 @@ def main() -> None:
         '--clicks', type=int, nargs='+', default=(5, 10, 20, 50)
     )
     parser.add_argument('--steps', type=int, default=None)
+    parser.add_argument(
+        '--review',
+        type=int,
+        default=0,
+        help='picks of A a simulated user reviews for a second round',
+    )
     parser.add_argument(
         '--extra', nargs='*', default=(), help='finetune options'
     )
@@ -206,25 +319,24 @@ def main() -> None:
             argv += ['--steps', args.steps]
         seconds = cryopick(*argv, *args.extra)
         pred = args.work / f'pred-{args.novel}-{n}'
-        cryopick(
-            'predict',
-            tomogram(project, RUNS[1]),
-            '--out',
-            pred,
-            '--model',
-            out,
-            '--force',
-        )
+        predict(project, RUNS[1], pred, out)
         after = scores(truth_b, read_picks(pred), classes)
         rows.append((n, after[0], seconds, after[1], after[1] - before[1]))
-        best, threshold = oracle(out, project, truth_b, novel)
-        print(
-            f'{n} clicks: {name} F4 on B {after[0]:.3f}, {seconds:.0f} s; '
-            f'CZII {before[1]:.4f} -> {after[1]:.4f}; threshold '
-            f'{load_checkpoint(out).thresholds[name]:.3f} (best on B: '
-            f'{threshold:.3f}, F4 {best:.3f})',
-            flush=True,
-        )
+        report(f'{n} clicks', out, project, truth_b, novel, after, before)
+        if args.review:
+            tuned, pred = review_round(
+                args, project, truth, clicks, out, novel
+            )
+            again = scores(truth_b, read_picks(pred), classes)
+            report(
+                f'{n} clicks + review of {args.review}',
+                tuned,
+                project,
+                truth_b,
+                novel,
+                again,
+                before,
+            )
     print(
         f'\n{date.today()} {platform.machine()} {os.cpu_count()} cores; '
         f'{args.novel} radius {radius} Å, {len(mine)} on A'

@@ -36,7 +36,11 @@ from napari_cryopick.model.finetune import (  # noqa: E402
     LabelledRun,
     finetune,
 )
-from napari_cryopick.model.newclass import add_classes  # noqa: E402
+from napari_cryopick.model.newclass import (  # noqa: E402
+    SMALL_GRID_RADIUS,
+    add_classes,
+    small_class_caution,
+)
 from tests.conftest import TINY, novel_phantom, tiny_card  # noqa: E402
 
 NOVEL = 'novel'
@@ -329,6 +333,8 @@ def test_finetune_pairs_then_predict_writes_the_new_class(
     assert f'new class {NOVEL}: threshold' in caplog.text
     assert 'profiles of its 6 clicks are stored' in caplog.text
     card = load_checkpoint(out).card
+    small = radius < SMALL_GRID_RADIUS * card.voxel_size
+    assert ('review its picks before trusting them' in caplog.text) == small
     assert card.classes[-1].color == (255, 128, 0, 255)
     assert card.record['finetune']['new_classes'] == [NOVEL]
     # The clicks' profiles travel with the model, for prediction.
@@ -466,6 +472,16 @@ def test_bad_new_class_input(checkpoint, phantoms, tmp_path, capsys):
     assert main(argv) == 1
     assert 'clashes' in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_class_small_on_the_model_grid_gets_a_caution():
+    tiny = ParticleClass('tiny', 7, 60.0, 1.0)
+    text = small_class_caution(tiny, 20.0)
+    assert text.startswith('tiny is 3.0 voxels in radius')
+    assert 'classes under 80 Å' in text
+    assert small_class_caution(replace(tiny, radius=90.0), 20.0) is None
+    # The same protein on a finer grid is not small.
+    assert small_class_caution(tiny, 10.0) is None
 
 
 def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():

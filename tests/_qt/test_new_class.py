@@ -68,6 +68,9 @@ def test_new_class_learn_review_and_learn_again(
         tune.progress.status.text()
     )
     assert tune.loss_plot.steps == [1, 2, 3]
+    # 70 Å is 3.5 voxels of the model's 20 Å grid: the user is told that
+    # classes this small are picked less well.
+    assert 'Caution: spike is 3.5 voxels in radius' in tune.result.text()
     model = state.model
     assert model.path == out
     assert model.classes[-1].name == 'spike'

@@ -229,9 +229,18 @@ def run(args) -> int:
 
 
 def _log_new_classes(card: dict) -> None:
+    from napari_cryopick.model.checkpoint import classes_from_card
+    from napari_cryopick.model.newclass import small_class_caution
+
     new = set(card.get('finetune', {}).get('new_classes', []))
+    known = {c.name: c for c in classes_from_card(card)}
     for name in card.get('finetune', {}).get('classes', []):
         kind = 'new class' if name in new else 'class'
+        caution = None
+        if name in new or name in card.get('likeness', {}):
+            caution = small_class_caution(known[name], card['voxel_size'])
+        if caution:
+            log.warning('WARNING: %s', caution)
         log.info(
             '%s %s: threshold %.3f (move it with the Pick widget or '
             'predict --classes)',

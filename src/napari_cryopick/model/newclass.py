@@ -33,6 +33,14 @@ START_THRESHOLD = 0.5
 #: Smallest class radius, in voxels of the model's grid, the model can
 #: learn: the target sphere (half the radius) must hold a voxel.
 MIN_GRID_RADIUS = 1.5
+#: Below this radius, in voxels of the model's grid, a class learnt from
+#: clicks is picked far less well. On the benchmark's phantoms
+#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.42 and 0.54
+#: for proteins of 2.9 and 3.5 grid voxels (albumin; a 70 Å-radius
+#: pseudo-protein: no better from 50 clicks, after a review round, or on
+#: a 10 Å grid), 0.82-0.91 for 4.5-5.1: among unlabelled proteins of its
+#: size, a small one has too few voxels to be told from them.
+SMALL_GRID_RADIUS = 4.0
 
 
 def add_classes(
@@ -101,6 +109,34 @@ def known_channels(model: LoadedModel) -> int | None:
     """
     added = [c.label for c in model.classes if 'origin' in c.metadata]
     return min(added) if added else None
+
+
+def small_class_caution(cls: ParticleClass, voxel_size: float) -> str | None:
+    """Return a caution for a class small on the model's grid, else None.
+
+    Parameters
+    ----------
+    cls : ParticleClass
+        A class learnt from clicks.
+    voxel_size : float
+        Å per voxel of the model's grid.
+
+    Returns
+    -------
+    str or None
+        One sentence for the log or the widget (see
+        :data:`SMALL_GRID_RADIUS`).
+    """
+    size = cls.radius / voxel_size
+    if size >= SMALL_GRID_RADIUS:
+        return None
+    return (
+        f"{cls.name} is {size:.1f} voxels in radius on the model's "
+        f'{voxel_size:.0f} Å grid: classes under '
+        f'{SMALL_GRID_RADIUS * voxel_size:.0f} Å learnt from clicks picked '
+        'about half as well in the benchmark (F4 ~0.5 against 0.8-0.9); '
+        'review its picks before trusting them'
+    )
 
 
 def _check_grid(model: LoadedModel, cls: ParticleClass) -> None:
