@@ -24,7 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_cryopick.model.config import NetworkConfig
-from napari_cryopick.model.recipe import Recipe, retune, train_recipe
+from napari_cryopick.model.recipe import retune, train_recipe
+from napari_cryopick.model.recipe_config import Recipe
 from napari_cryopick.simulate.looks import LOOKS
 
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from napari_cryopick.model.recipe import Recipe, bound_empty_picks
+from napari_cryopick.model.recipe_config import Recipe
+from napari_cryopick.model.recipe_validation import bound_empty_picks
 
 pytest.importorskip('torch')
 
