@@ -506,6 +506,30 @@ def test_the_other_classes_sure_picks_are_negatives_away_from_clicks():
     assert pk.positions(mined).tolist() == [[3000.0, 3000.0, 500.0]]
 
 
+def test_a_few_badly_fitted_clicks_do_not_floor_the_threshold():
+    from napari_cryopick.model.finetune_labels import click_thresholds
+
+    classes = (*CZII_CLASSES, ParticleClass('novel', 7, 100.0))
+    xyz = [[1000.0 * (i + 1), 1000.0, 500.0] for i in range(20)]
+    clicks = pk.make_picks('TS_a', ['novel'] * 20, xyz)
+    # The tuned model is sure of 17 clicks; 2 it fits badly, 1 it misses
+    # (its candidate lies 80 Å off, beyond the metric's 50 Å).
+    scores = [0.95] * 17 + [0.02, 0.03, 0.99]
+    found_xyz = [list(p) for p in xyz]
+    found_xyz[-1][0] += 80.0
+    found = pk.make_picks(
+        'TS_a', ['novel'] * 20, found_xyz, score=scores, origin='model'
+    )
+    thresholds = click_thresholds(found, clicks, classes, ['novel'])
+    # A fifth of the clicks' median score (0.95): the three do not pull
+    # it to the 0.05 floor, as a low quantile of the scores would.
+    assert thresholds == {'novel': pytest.approx(0.19)}
+    # When most clicks score low, so does the threshold.
+    low = found.assign(score=[0.3] * 17 + [0.9] * 3)
+    low_threshold = click_thresholds(low, clicks, classes, ['novel'])
+    assert low_threshold == {'novel': pytest.approx(0.06)}
+
+
 def test_classes_a_model_knew_are_read_among_themselves(checkpoint):
     from napari_cryopick.model.newclass import (
         class_probabilities,

@@ -35,7 +35,7 @@ START_THRESHOLD = 0.5
 MIN_GRID_RADIUS = 1.5
 #: Below this radius, in voxels of the model's grid, a class learnt from
 #: clicks is picked far less well. On the benchmark's phantoms
-#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.42 and 0.54
+#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.48 and 0.55
 #: for proteins of 2.9 and 3.5 grid voxels (albumin; a 70 Å-radius
 #: pseudo-protein: no better from 50 clicks, after a review round, or on
 #: a 10 Å grid), 0.82-0.91 for 4.5-5.1: among unlabelled proteins of its
