@@ -36,6 +36,8 @@ def test_new_class_learn_review_and_learn_again(
     box.radius.setValue(70.0)
     box.set_colour((255, 0, 0, 255))
     cls = box.add_class()
+    # 70 Å is 3.5 voxels of the model's 20 Å grid: told before clicking.
+    assert 'Caution: spike is 3.5 voxels in radius' in box.message.text()
     layer = viewer.layers['spike']
     assert len(layer.data) == 0
     assert cls.color == (255, 0, 0, 255)

@@ -25,6 +25,8 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_cryopick.model.newclass import small_class_caution
+
 if TYPE_CHECKING:
     from napari_cryopick.viewer.state import ViewerState
 
@@ -113,9 +115,12 @@ class NewClassBox(QGroupBox):
         self.name.clear()
         self.colour = None
         self.colour_button.setStyleSheet('')
-        self.message.setText(
-            f'Click examples of {cls.name} in its layer, then Learn.'
-        )
+        text = f'Click examples of {cls.name} in its layer, then Learn.'
+        model = self.state.model
+        caution = model and small_class_caution(cls, model.voxel_size)
+        if caution:
+            text += f' Caution: {caution}.'
+        self.message.setText(text)
         return cls
 
     def learned_class(self) -> str | None:
