@@ -72,36 +72,38 @@ from napari_cryopick.simulate.templates import (
 RUNS = ('TS_nc_A', 'TS_nc_B')
 
 
-def novel_template(kind: str, diameter: float, seed: int):
+def novel_template(kind: str, diameter: float, seed: int, voxel: float):
     """The novel protein's density template at the phantoms' voxel size."""
     if kind == 'albumin':
-        template = load_template('albumin', CZII_VOXEL_SIZE)
+        template = load_template('albumin', voxel)
         return template_from_density(
             'albumin', template.density, template.voxel_size
         )
     rng = np.random.default_rng(seed)
-    box = pseudo_protein(rng, diameter, CZII_VOXEL_SIZE)
-    return template_from_density('novel', box, CZII_VOXEL_SIZE)
+    box = pseudo_protein(rng, diameter, voxel)
+    return template_from_density('novel', box, voxel)
 
 
 def make_project(root: Path, args) -> tuple[Path, float, str]:
     """Write the two phantoms; return (project, class radius Å, name)."""
     name = 'albumin' if args.novel == 'albumin' else 'novel'
-    template = novel_template(args.novel, args.diameter, args.shape_seed)
+    template = novel_template(
+        args.novel, args.diameter, args.shape_seed, args.voxel_size
+    )
     radius = round(template.radius, 1)
     if (root / 'done.json').exists():
         return root, radius, name
     for index, run in enumerate(RUNS):
         rng = np.random.default_rng([args.seed, index])
         params = look_params(
-            args.look, rng, tuple(args.shape), CZII_VOXEL_SIZE
+            args.look, rng, tuple(args.shape), args.voxel_size
         )
         phantom = simulate_tomogram(
             params, rng, run=run, novel={name: (template, args.count)}
         )
         store = root / 'static' / 'ExperimentRuns' / run / SPACING_FOLDER
         write_ome_zarr(
-            store / 'denoised.zarr', phantom.volume, CZII_VOXEL_SIZE
+            store / 'denoised.zarr', phantom.volume, args.voxel_size
         )
         names = [c.name for c in CZII_CLASSES] + [name]
         write_kaggle_overlay(
@@ -267,6 +269,12 @@ def main() -> None:
     )
     parser.add_argument('--shape-seed', type=int, default=1313)
     parser.add_argument('--count', type=int, default=60)
+    parser.add_argument(
+        '--voxel-size',
+        type=float,
+        default=CZII_VOXEL_SIZE,
+        help='Å per voxel of the phantoms (the model resamples to 20 Å)',
+    )
     parser.add_argument('--shape', type=int, nargs=3, default=(184, 630, 630))
     parser.add_argument('--seed', type=int, default=8080)
     parser.add_argument(
