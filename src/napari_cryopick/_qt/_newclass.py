@@ -34,6 +34,18 @@ if TYPE_CHECKING:
 ALL_CLASSES = 'every class (complete corrections)'
 
 
+def caution_note(cls, model) -> str:
+    """Return " Caution: ..." when ``cls`` is small on ``model``'s grid.
+
+    An empty string when it is not, or when either is ``None``
+    (:func:`~napari_cryopick.model.newclass.small_class_caution`).
+    """
+    if cls is None or model is None:
+        return ''
+    caution = small_class_caution(cls, model.voxel_size)
+    return f' Caution: {caution}.' if caution else ''
+
+
 class NewClassBox(QGroupBox):
     """New class, what to learn, and the review actions.
 
@@ -115,12 +127,10 @@ class NewClassBox(QGroupBox):
         self.name.clear()
         self.colour = None
         self.colour_button.setStyleSheet('')
-        text = f'Click examples of {cls.name} in its layer, then Learn.'
-        model = self.state.model
-        caution = model and small_class_caution(cls, model.voxel_size)
-        if caution:
-            text += f' Caution: {caution}.'
-        self.message.setText(text)
+        self.message.setText(
+            f'Click examples of {cls.name} in its layer, then Learn.'
+            + caution_note(cls, self.state.model)
+        )
         return cls
 
     def learned_class(self) -> str | None:

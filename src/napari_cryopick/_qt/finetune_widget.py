@@ -19,12 +19,11 @@ from qtpy.QtWidgets import (
 
 from napari_cryopick._qt._device import DeviceChoice
 from napari_cryopick._qt._lossplot import LossPlot
-from napari_cryopick._qt._newclass import NewClassBox
+from napari_cryopick._qt._newclass import NewClassBox, caution_note
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._task import worker_threads
 from napari_cryopick.model.messages import Progress
-from napari_cryopick.model.newclass import small_class_caution
 from napari_cryopick.viewer.jobs import Finetuned, finetune_job
 from napari_cryopick.viewer.warm import warm_up
 
@@ -226,18 +225,14 @@ class FinetuneWidget(CryopickWidget):
             proposals = int((shown['origin'] == 'model').sum())
         else:
             proposals = 0
-        text = (
+        cls = next((c for c in model.classes if c.name == name), None)
+        self.result.setText(
             f'{name}: {proposals} proposals over the threshold '
             f'{threshold:.2f} ({result.steps} steps, {result.seconds:.0f} '
             f's; saved {result.path}). Review them least certain first '
             '(Next proposal): accept (k), delete, or Not this; then Learn '
-            'again.'
+            'again.' + caution_note(cls, model)
         )
-        cls = next((c for c in model.classes if c.name == name), None)
-        caution = cls and small_class_caution(cls, model.voxel_size)
-        if caution:
-            text += f' Caution: {caution}.'
-        self.result.setText(text)
         self.progress.set_status('Done.')
 
     def _on_error(self, error: BaseException) -> None:
