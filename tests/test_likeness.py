@@ -115,10 +115,78 @@ def test_likeness_goes_through_the_model_card(tomograms):
     read = ModelCard.from_dict(json.loads(json.dumps(card)))
     assert np.allclose(read.likeness[NOVEL].profiles, like.profiles, atol=1e-4)
     assert read.likeness[NOVEL].limit == pytest.approx(like.limit, abs=1e-5)
+    assert read.likeness[NOVEL].recentre == like.recentre == lk.RECENTRE
+    # A card written before recentring keeps the check it was made with.
+    del card['likeness'][NOVEL]['recentre']
+    assert ModelCard.from_dict(card).likeness[NOVEL].recentre == 0
     card['likeness'][NOVEL]['profiles'] = [[0.0, 1.0]]
     with pytest.raises(CryopickError, match='malformed model card') as err:
         ModelCard.from_dict(card, 'bad.safetensors')
     assert '\n' not in str(err.value)
+
+
+def _moved(table, distance, seed=1):
+    """``table`` with each pick ``distance`` Å away, in random directions."""
+    rng = np.random.default_rng(seed)
+    step = rng.normal(size=(len(table), 3))
+    step *= distance / np.linalg.norm(step, axis=1, keepdims=True)
+    out = table.copy()
+    out[['x', 'y', 'z']] = pk.positions(table) + step
+    return pk.normalize(out)
+
+
+def _recentring_error(tomogram, copies, radius, polarity=-1.0):
+    """Median profile error at picks a quarter radius off, by moves."""
+    centred = lk.profiles_at(tomogram, copies, radius, search=False)[:, 0]
+    moved = _moved(copies, 0.25 * radius)
+    return {
+        moves: np.median(
+            lk._rms(
+                lk.profiles_at(
+                    tomogram, moved, radius, False, moves, polarity
+                )[:, 0],
+                centred,
+            )
+        )
+        for moves in (0, lk.RECENTRE)
+    }
+
+
+def test_recentring_brings_an_off_centre_pick_back_to_its_particle(
+    tomograms,
+):
+    # A network taught by a few clicks places its peaks a fifth of the
+    # radius or so from the centre; the profile there is another one.
+    (runs, radius) = tomograms
+    tomo_b, truth_b = runs['TS_b']
+    error = _recentring_error(tomo_b, _of(truth_b, NOVEL), radius)
+    assert error[lk.RECENTRE] < 0.3 * error[0], error
+
+
+def test_white_particles_are_recentred_on_their_own_contrast(
+    tomograms, tmp_path
+):
+    # Some tomograms show proteins brighter than the ice (inverted for
+    # display, or denoised so): the contrast's sign comes from the clicks.
+    (runs, radius) = tomograms
+    inverted = {}
+    for run, (tomogram, truth) in runs.items():
+        store = tmp_path / f'{run}.zarr'
+        volume = np.asarray(tomogram.levels[0], dtype=np.float32)
+        write_ome_zarr(store, -volume, CZII_VOXEL_SIZE)
+        inverted[run] = (open_tomogram(store), truth)
+    tomo_a, truth_a = inverted['TS_a']
+    like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:8])], radius)
+    assert like.polarity == 1.0
+    tomo_b, truth_b = inverted['TS_b']
+    copies = _of(truth_b, NOVEL)
+    error = _recentring_error(tomo_b, copies, radius, like.polarity)
+    assert error[lk.RECENTRE] < 0.3 * error[0], error
+    moved = _moved(_of(truth_b, NOVEL), 0.25 * radius)
+    apo = _as(_of(truth_b, 'apo-ferritin'), NOVEL)
+    liked = {NOVEL: like}
+    assert lk.unlike(moved, tomo_b, liked, {NOVEL: radius}).mean() <= 0.2
+    assert lk.unlike(apo, tomo_b, liked, {NOVEL: radius}).mean() >= 0.75
 
 
 def test_the_profile_level_follows_the_class_radius(tomograms):
