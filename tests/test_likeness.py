@@ -163,6 +163,30 @@ def test_recentring_brings_an_off_centre_pick_back_to_its_particle(
     assert error[lk.RECENTRE] < 0.3 * error[0], error
 
 
+def test_the_check_moves_picks_to_their_particles_centres(tomograms):
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    like = {NOVEL: lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL))], radius)}
+    tomo_b, truth_b = runs['TS_b']
+    copies = _of(truth_b, NOVEL)
+    moved = _moved(copies, 0.25 * radius).assign(score=0.9)
+    # A second pick of the first copy, less sure and farther off: once
+    # both are centred it is the same particle.
+    twin = _moved(copies.iloc[:1], 0.35 * radius, seed=7).assign(score=0.5)
+    table = pk.concat([moved, twin])
+    drop, centred = lk.check_and_centre(table, tomo_b, like, {NOVEL: radius})
+    assert drop[-1]
+    assert drop[:-1].mean() <= 0.2
+    error = np.linalg.norm(
+        pk.positions(centred)[:-1] - pk.positions(copies), axis=1
+    )
+    assert np.median(error) < 0.4 * 0.25 * radius, error
+    # Other classes' picks stay where they were.
+    apo = _of(truth_b, 'apo-ferritin')
+    _, same = lk.check_and_centre(apo, tomo_b, like, {NOVEL: radius})
+    assert np.array_equal(pk.positions(same), pk.positions(apo))
+
+
 def test_white_particles_are_recentred_on_their_own_contrast(
     tomograms, tmp_path
 ):

@@ -22,7 +22,7 @@ from napari_cryopick.model.infer import (
     InferenceSettings,
     stream_probabilities,
 )
-from napari_cryopick.model.likeness import unlike
+from napari_cryopick.model.likeness import check_and_centre
 from napari_cryopick.model.newclass import known_channels
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
 from napari_cryopick.model.signal import SignalCheck, nothing_stands_out
@@ -200,10 +200,13 @@ def predict_tomogram(
     if nothing_stands_out(table, reader, tomogram, settings.signal, radii):
         table = table.iloc[:0]
     if settings.likeness and first.card.likeness and len(table):
-        drop = unlike(table, tomogram, first.card.likeness, radii)
+        drop, table = check_and_centre(
+            table, tomogram, first.card.likeness, radii
+        )
         log.info(
             '%s: %d candidate(s) unlike the clicks of their class dropped '
-            '(--no-likeness-check keeps them)',
+            '(or one particle twice, once centred on its density; '
+            '--no-likeness-check keeps them as found)',
             tomogram.run,
             int(drop.sum()),
         )
