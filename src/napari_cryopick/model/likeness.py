@@ -73,6 +73,8 @@ FINEST = 0.1
 RECENTRE = 2
 #: Farthest one move goes, in class radii.
 RECENTRE_STEP = 0.25
+#: Points along the class radius for the centre of mass, at most.
+BALL_POINTS = 12
 #: Voxels sampled per axis for a tomogram's intensity statistics.
 STATS_SAMPLE = 160
 #: Voxels read at once (besides the rows around them): 512 MB.
@@ -341,9 +343,15 @@ def _measure(
 
 
 def _ball(radius_voxels: np.ndarray) -> np.ndarray:
-    """(voxels, 3) z, y, x offsets of the grid points within the radius."""
-    reach = np.ceil(radius_voxels).astype(int)
-    axes = [np.arange(-r, r + 1, dtype=float) for r in reach]
+    """(points, 3) z, y, x offsets of a grid within the radius.
+
+    One point per voxel, or per :data:`BALL_POINTS` of the radius where
+    the voxels are finer (a single-level tomogram at a few Å would give
+    a hundred thousand points a pick).
+    """
+    spacing = max(1.0, float(np.min(radius_voxels)) / BALL_POINTS)
+    axes = [np.arange(0.0, r + 1e-9, spacing) for r in radius_voxels]
+    axes = [np.concatenate([-a[:0:-1], a]) for a in axes]
     grid = np.stack(np.meshgrid(*axes, indexing='ij'), -1).reshape(-1, 3)
     return grid[((grid / radius_voxels) ** 2).sum(axis=1) <= 1.0]
 
