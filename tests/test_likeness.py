@@ -181,6 +181,14 @@ def test_the_check_moves_picks_to_their_particles_centres(tomograms):
         pk.positions(centred)[:-1] - pk.positions(copies), axis=1
     )
     assert np.median(error) < 0.4 * 0.25 * radius, error
+    # Picks at the volume's faces stay inside it.
+    size = np.asarray(tomo_b.shape)[::-1] * CZII_VOXEL_SIZE
+    faces = copies.iloc[:3].copy()
+    faces[['x', 'y', 'z']] = [[0.0, 0.0, 0.0], size - 1.0, [0.0, 900, 0.0]]
+    _, inside = lk.check_and_centre(faces, tomo_b, like, {NOVEL: radius})
+    where = pk.positions(inside)
+    assert (where >= -0.5 * CZII_VOXEL_SIZE).all()
+    assert (where <= size - 0.5 * CZII_VOXEL_SIZE).all()
     # Other classes' picks stay where they were.
     apo = _of(truth_b, 'apo-ferritin')
     _, same = lk.check_and_centre(apo, tomo_b, like, {NOVEL: radius})

@@ -14,7 +14,7 @@ limit go into the model card.
 
 Clicks and picks are first moved :data:`RECENTRE` times to the centre of
 mass of the particle's density within the class radius: a network taught
-by 20 clicks places its peaks 12-24 Å (RMS per axis) from the particle's
+by 20 clicks places its peaks 16-31 Å (RMS, 3D) from the particle's
 centre, where the profile is blurred and no longer like the centred
 clicks'. The picks kept are written at those centres
 (:func:`check_and_centre`): 9-15 Å from the true centre instead of
@@ -28,11 +28,11 @@ new-class F4 on the second tomogram at the clicks' threshold with 5 / 10
 a smaller third 0.475 -> 0.535, albumin 0.312 -> 0.423. With 20 clicks
 it dropped 45 of the 57 false picks that lay away from every labelled
 particle and none of the true ones; the false picks beside apo-ferritins
-stay (their profiles are within the clicks' spread). Recentring, 20
-clicks: 0.821 -> 0.830 (170 Å protein), 0.911 -> 0.945 (140 Å), 0.554
--> 0.586 (120 Å), 0.749 -> 0.955 (150 Å at 13.48 Å voxels); it cost
-albumin 0.482 -> 0.463 and the noisy look 0.287 -> 0.266, where the
-centre of mass follows the noise (crowded look 0.451 -> 0.452).
+stay (their profiles are within the clicks' spread). Centring (the
+check and the picks), 20 clicks: 0.821 -> 0.829 (170 Å protein), 0.911
+-> 0.945 (140 Å), 0.554 -> 0.587 (120 Å), 0.749 -> 0.955 (150 Å at
+13.48 Å voxels), crowded look 0.451 -> 0.459, noisy look 0.287 -> 0.309;
+albumin 0.482 -> 0.464.
 """
 
 from __future__ import annotations
@@ -205,11 +205,12 @@ def check_and_centre(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Check picks of learnt classes and move them to their particle's centre.
 
-    A network taught by a few clicks places its peaks 10-30 Å from the
+    A network taught by a few clicks places its peaks 16-31 Å from the
     particle's centre (RMS, 3D); the centre of mass the check moves to
     is 9-15 Å from it on the benchmark's clean phantoms (24 Å in real
-    noise, from 29), so the picks go there. Two moved picks of a class
-    closer than its radius are one particle: the lower score is dropped.
+    noise, from 29), so the picks go there (never outside the volume).
+    Two moved picks of a class closer than its radius are one particle:
+    the lower score is dropped.
 
     Parameters
     ----------
@@ -328,6 +329,7 @@ def _measure(
     step = RECENTRE_STEP * radius / voxel
     out = np.empty((len(centres), len(shifts), len(SHELLS)))
     moved = centres.copy()
+    last = np.asarray(data.shape, float) - 1
     for block, first, rows in _blocks(data, centres, reach):
         block -= centre
         block /= spread
@@ -337,7 +339,7 @@ def _measure(
             for _ in range(recentre):
                 here = _recentred(block, here, ball, polarity, step)
             out[i] = _profiles(block, here, shifts, points)
-            moved[i] = here + (first, 0, 0)
+            moved[i] = np.clip(here + (first, 0, 0), 0, last)
     level0 = level_to_level0(moved, _factor(tomogram, level))
     return out, voxel_zyx_to_angstrom_xyz(level0, tomogram.scales[0])
 
