@@ -34,12 +34,13 @@ START_THRESHOLD = 0.5
 #: learn: the target sphere (half the radius) must hold a voxel.
 MIN_GRID_RADIUS = 1.5
 #: Below this radius, in voxels of the model's grid, a class learnt from
-#: clicks is picked far less well. On the benchmark's phantoms
-#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.48 and 0.55
+#: clicks is picked unreliably. On the benchmark's phantoms
+#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.46 and 0.59
 #: for proteins of 2.9 and 3.5 grid voxels (albumin; a 70 Å-radius
 #: pseudo-protein: no better from 50 clicks, after a review round, or on
-#: a 10 Å grid), 0.82-0.91 for 4.5-5.1: among unlabelled proteins of its
-#: size, a small one has too few voxels to be told from them.
+#: a 10 Å grid) but 0.96 for another of 3.8, and 0.83-0.96 for 4.4-5.1:
+#: among unlabelled proteins of its size, a small one may have too few
+#: voxels to be told from them.
 SMALL_GRID_RADIUS = 4.0
 
 
@@ -133,9 +134,9 @@ def small_class_caution(cls: ParticleClass, voxel_size: float) -> str | None:
     return (
         f"{cls.name} is {size:.1f} voxels in radius on the model's "
         f'{voxel_size:.0f} Å grid: classes under '
-        f'{SMALL_GRID_RADIUS * voxel_size:.0f} Å learnt from clicks picked '
-        'about half as well in the benchmark (F4 ~0.5 against 0.8-0.9); '
-        'review its picks before trusting them'
+        f'{SMALL_GRID_RADIUS * voxel_size:.0f} Å learnt from clicks were '
+        'picked unreliably in the benchmark (F4 0.46-0.96, against '
+        '0.83-0.96 for larger ones); review its picks before trusting them'
     )
 
 
