@@ -35,8 +35,8 @@ START_THRESHOLD = 0.5
 MIN_GRID_RADIUS = 1.5
 #: Below this radius, in voxels of the model's grid, a class learnt from
 #: clicks is picked unreliably. On the benchmark's phantoms
-#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.46 and 0.59
-#: for proteins of 2.9 and 3.5 grid voxels (albumin; a 70 Å-radius
+#: (docs/benchmarks.md "New classes"), 20 clicks gave F4 0.46, 0.40 and
+#: 0.59 for proteins of 2.9, 3.3 and 3.5 grid voxels (albumin; a 70 Å-radius
 #: pseudo-protein: no better from 50 clicks, after a review round, or on
 #: a 10 Å grid) but 0.96 for another of 3.8, and 0.83-0.96 for 4.4-5.1:
 #: among unlabelled proteins of its size, a small one may have too few
@@ -135,7 +135,7 @@ def small_class_caution(cls: ParticleClass, voxel_size: float) -> str | None:
         f"{cls.name} is {size:.1f} voxels in radius on the model's "
         f'{voxel_size:.0f} Å grid: classes under '
         f'{SMALL_GRID_RADIUS * voxel_size:.0f} Å learnt from clicks were '
-        'picked unreliably in the benchmark (F4 0.46-0.96, against '
+        'picked unreliably in the benchmark (F4 0.40-0.96, against '
         '0.83-0.96 for larger ones); review its picks before trusting them'
     )
 
