@@ -19,6 +19,7 @@ from napari_cryopick.errors import CryopickError
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import open_tomogram
 from napari_cryopick.model import likeness as lk
+from napari_cryopick.model import profiles
 from napari_cryopick.model.checkpoint import ModelCard
 from tests.conftest import novel_phantom, tiny_card
 
@@ -61,7 +62,7 @@ def test_the_clicks_profiles_keep_copies_and_reject_other_particles(
     tomo_a, truth_a = runs['TS_a']
     like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:8])], radius)
     assert like is not None
-    assert like.profiles.shape == (8, len(lk.SHELLS))
+    assert like.profiles.shape == (8, len(profiles.SHELLS))
     tomo_b, truth_b = runs['TS_b']
     # Picks as a network would give them, on the other tomogram: on its
     # novel proteins and on its other particles.
@@ -137,12 +138,14 @@ def _moved(table, distance, seed=1):
 
 def _recentring_error(tomogram, copies, radius, polarity=-1.0):
     """Median profile error at picks a quarter radius off, by moves."""
-    centred = lk.profiles_at(tomogram, copies, radius, search=False)[:, 0]
+    centred = profiles.profiles_at(tomogram, copies, radius, search=False)[
+        :, 0
+    ]
     moved = _moved(copies, 0.25 * radius)
     return {
         moves: np.median(
             lk._rms(
-                lk.profiles_at(
+                profiles.profiles_at(
                     tomogram, moved, radius, False, moves, polarity
                 )[:, 0],
                 centred,
@@ -229,8 +232,8 @@ def test_the_profile_level_follows_the_class_radius(tomograms):
     assert [float(s[0]) for s in tomogram.scales[:3]] == pytest.approx(
         [CZII_VOXEL_SIZE, 2 * CZII_VOXEL_SIZE, 4 * CZII_VOXEL_SIZE]
     )
-    assert lk._level_for(tomogram, 300.0) == 1
-    assert lk._level_for(tomogram, 60.0) == 0
+    assert profiles.level_for(tomogram, 300.0) == 1
+    assert profiles.level_for(tomogram, 60.0) == 0
 
 
 def test_predict_drops_unlike_picks_unless_told_not_to(
