@@ -82,8 +82,7 @@ class Likeness:
     @property
     def polarity(self) -> float:
         """-1 when the clicks' particles are darker than around them."""
-        contrast = self.profiles[:, 0] - self.profiles[:, -1]
-        return -1.0 if np.median(contrast) < 0 else 1.0
+        return _polarity(self.profiles)
 
     def to_dict(self) -> dict:
         """JSON form for the model card."""
@@ -130,8 +129,8 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
         return None
     # The clicks as they are tell which way the particles' contrast goes,
     # which recentring needs.
-    plain = Likeness(_click_profiles(pairs, radius, 0, -1.0), 0.0)
-    profiles = _click_profiles(pairs, radius, RECENTRE, plain.polarity)
+    polarity = _polarity(_click_profiles(pairs, radius, 0, -1.0))
+    profiles = _click_profiles(pairs, radius, RECENTRE, polarity)
     distance = _rms(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
     spread = float(np.quantile(distance.min(axis=1), 0.9))
@@ -228,6 +227,12 @@ def _duplicates(xyz, scores, dropped, radius) -> np.ndarray:
     out[rows] = True
     out[rows[suppress_duplicates(xyz[rows], radius)]] = False
     return out
+
+
+def _polarity(profiles: np.ndarray) -> float:
+    """-1 when the profiles' centres are darker than their outer shells."""
+    contrast = profiles[:, 0] - profiles[:, -1]
+    return -1.0 if np.median(contrast) < 0 else 1.0
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
