@@ -16,7 +16,9 @@ are checked first (:mod:`napari_cryopick.model.finetune_labels`); then:
   tuned model gives those clicks
   (:func:`~napari_cryopick.model.finetune_labels.click_thresholds`);
 * the clicks' rotational density profiles go into the card, and picks of
-  the class must look like them (:mod:`napari_cryopick.model.likeness`).
+  the class must look like them (:mod:`napari_cryopick.model.likeness`)
+  and pass a test learnt against the tuned model's other candidates
+  (:mod:`napari_cryopick.model.gate`).
 """
 
 from __future__ import annotations
@@ -147,16 +149,15 @@ def finetune_sparse(
     result, save = train_and_save(
         tuned, samples, out, card, settings, predict, before, objective
     )
-    card['likeness'] = {
-        **(card.get('likeness') or {}),
-        **_click_likeness(tuned, runs, plan, settings),
-    }
+    taught = _click_likeness(tuned, runs, plan, settings)
+    card['likeness'] = {**(card.get('likeness') or {}), **taught}
     tuned.card = ModelCard.from_dict(card)
     try:
         tuning_found = predict(tuned, runs, 'tuning the thresholds')
         card['thresholds'] = _sparse_thresholds(
             tuned, runs, tuning_found, labelled, settings
         )
+        tuning_found = _learn_gates(tuned, runs, tuning_found, taught, card)
         tuned.card = ModelCard.from_dict(card)
         after = None
         if held_out:
@@ -210,6 +211,23 @@ def _click_likeness(model, runs, plan, settings) -> dict:
         if like is not None:
             out[cls.name] = like.to_dict()
     return out
+
+
+def _learn_gates(model, runs, found, taught, card) -> pd.DataFrame:
+    """Learn the second test of the classes just taught (into ``card``).
+
+    Returns ``found`` without the candidates it drops, so the proposals
+    shown for review are those ``predict`` would keep.
+    """
+    from napari_cryopick.model.gate import gate_learnt
+
+    likeness = {name: model.card.likeness[name] for name in taught}
+    if not likeness:
+        return found
+    radii = {c.name: c.radius for c in model.classes}
+    gated, found = gate_learnt(likeness, runs, found, radii)
+    card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
+    return found
 
 
 def _only(run: LabelledRun, names) -> LabelledRun:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_cryopick.model.profiles import SHELLS, measure, profiles_at
+from napari_cryopick.model.profiles import SHELLS, measure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,25 +73,54 @@ class Likeness:
     recentre : int
         Moves to the density's centre of mass before a profile is read
         (0 in cards written before recentring, which keep their check).
+    spreads : ndarray or None
+        (clicks, shells) spread of the density over each shell's
+        directions at the clicks (None in older cards).
+    weights, gate : ndarray or None, float or None
+        The second test (:mod:`napari_cryopick.model.gate`): a pick whose
+        :func:`descriptors` weighted by
+        ``weights`` sum to less than ``gate`` is not of the class. None
+        until learnt (or in older cards): no second test.
     """
 
     profiles: np.ndarray
     limit: float
     recentre: int = 0
+    spreads: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    gate: float | None = None
 
     @property
     def polarity(self) -> float:
         """-1 when the clicks' particles are darker than around them."""
         return _polarity(self.profiles)
 
+    def below_gate(self, found: np.ndarray) -> np.ndarray:
+        """Return True for picks the second test drops (none without a gate).
+
+        Parameters
+        ----------
+        found : ndarray
+            (picks, 2 x shells) :func:`descriptors` at the picks.
+        """
+        if self.weights is None or self.gate is None:
+            return np.zeros(len(found), bool)
+        return found @ self.weights < self.gate
+
     def to_dict(self) -> dict:
         """JSON form for the model card."""
-        return {
+        out = {
             'shells': [round(float(s), 4) for s in SHELLS],
             'profiles': np.round(self.profiles, 4).tolist(),
             'limit': round(float(self.limit), 5),
             'recentre': self.recentre,
         }
+        if self.spreads is not None:
+            out['spreads'] = np.round(self.spreads, 4).tolist()
+        if self.weights is not None and self.gate is not None:
+            out['weights'] = [float(w) for w in self.weights]
+            out['gate'] = float(self.gate)
+        return out
 
     @classmethod
     def from_dict(cls, entry: dict) -> Likeness:
@@ -105,8 +134,27 @@ class Likeness:
             or profiles.shape[1] != len(SHELLS)
         ):
             raise ValueError('likeness profiles of another shape')
-        recentre = int(entry.get('recentre', 0))
-        return cls(profiles, float(entry['limit']), recentre)
+        spreads = _optional(entry, 'spreads', profiles.shape)
+        weights = _optional(entry, 'weights', (2 * len(SHELLS),))
+        gate = entry.get('gate')
+        return cls(
+            profiles,
+            float(entry['limit']),
+            int(entry.get('recentre', 0)),
+            spreads,
+            weights,
+            None if gate is None or weights is None else float(gate),
+        )
+
+
+def _optional(entry: dict, key: str, shape) -> np.ndarray | None:
+    """``entry[key]`` as an array of ``shape``, or None if absent."""
+    if entry.get(key) is None:
+        return None
+    value = np.asarray(entry[key], float)
+    if value.shape != tuple(shape):
+        raise ValueError(f'likeness {key} of another shape')
+    return value
 
 
 def learn_likeness(pairs, radius: float) -> Likeness | None:
@@ -129,21 +177,22 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
         return None
     # The clicks as they are tell which way the particles' contrast goes,
     # which recentring needs.
-    polarity = _polarity(_click_profiles(pairs, radius, 0, -1.0))
-    profiles = _click_profiles(pairs, radius, RECENTRE, polarity)
+    polarity = _polarity(_click_profiles(pairs, radius, 0, -1.0)[0])
+    profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
     distance = _rms(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
     spread = float(np.quantile(distance.min(axis=1), 0.9))
-    return Likeness(profiles, SPREAD * spread, RECENTRE)
+    return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
 
 
-def _click_profiles(pairs, radius, recentre, polarity) -> np.ndarray:
-    """(clicks, shells) profiles at the clicks, no search around them."""
+def _click_profiles(pairs, radius, recentre, polarity):
+    """(clicks, shells) profiles and spreads at the clicks (no search)."""
     found = [
-        profiles_at(tomogram, clicks, radius, False, recentre, polarity)[:, 0]
+        measure(tomogram, clicks, radius, False, recentre, polarity)[:2]
         for tomogram, clicks in pairs
     ]
-    return np.concatenate(found)
+    profiles = np.concatenate([p[:, 0] for p, _ in found])
+    return profiles, np.concatenate([s for _, s in found])
 
 
 def unlike(table, tomogram, likeness, radii) -> np.ndarray:
@@ -195,7 +244,7 @@ def check_and_centre(
         rows = np.flatnonzero((table['particle_type'] == name).to_numpy())
         if not rows.size:
             continue
-        found, centres = measure(
+        found, spreads, centres = measure(
             tomogram,
             table.iloc[rows],
             radii[name],
@@ -204,6 +253,8 @@ def check_and_centre(
         )
         distance = _rms(found[:, :, None], like.profiles[None, None])
         drop[rows] = distance.min(axis=(1, 2)) > like.limit
+        middle = found[:, found.shape[1] // 2]  # the unshifted place
+        drop[rows] |= like.below_gate(descriptors(middle, spreads))
         if like.recentre:
             xyz[rows] = centres
             drop[rows] |= _duplicates(
@@ -227,6 +278,14 @@ def _duplicates(xyz, scores, dropped, radius) -> np.ndarray:
     out[rows] = True
     out[rows[suppress_duplicates(xyz[rows], radius)]] = False
     return out
+
+
+def descriptors(profiles: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """(densities, 2 x shells): each density's profile, then its spread.
+
+    Both are blind to the particle's orientation.
+    """
+    return np.concatenate([profiles, spreads], axis=1)
 
 
 def _polarity(profiles: np.ndarray) -> float:

@@ -83,8 +83,8 @@ def profiles_at(
 
 def measure(
     tomogram, table, radius, search=True, recentre=0, polarity=-1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the profiles around picks and where they were read.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the profiles around picks, their spreads, where they were read.
 
     Parameters
     ----------
@@ -95,6 +95,10 @@ def measure(
     -------
     profiles : ndarray
         (picks, places, shells), as :func:`profiles_at`.
+    spreads : ndarray
+        (picks, shells) standard deviation of the density over each
+        shell's directions at the pick's centre: how uneven the particle
+        is at that radius, whatever its orientation.
     centres : ndarray
         (picks, 3) x, y, z in Å after the moves, inside the volume.
     """
@@ -117,6 +121,7 @@ def measure(
     reach = int(np.ceil(reach)) + 1
     step = RECENTRE_STEP * radius / voxel
     out = np.empty((len(centres), len(shifts), len(SHELLS)))
+    spreads = np.empty((len(centres), len(SHELLS)))
     moved = centres.copy()
     last = np.asarray(data.shape, float) - 1
     for block, first, rows in _blocks(data, centres, reach):
@@ -127,10 +132,10 @@ def measure(
             here = centres[i] - (first, 0, 0)
             for _ in range(recentre):
                 here = _recentred(block, here, ball, polarity, step)
-            out[i] = _profiles(block, here, shifts, points)
+            out[i], spreads[i] = _profiles(block, here, shifts, points)
             moved[i] = np.clip(here + (first, 0, 0), 0, last)
     level0 = level_to_level0(moved, _factor(tomogram, level))
-    return out, voxel_zyx_to_angstrom_xyz(level0, tomogram.scales[0])
+    return out, spreads, voxel_zyx_to_angstrom_xyz(level0, tomogram.scales[0])
 
 
 def _ball(radius_voxels: np.ndarray) -> np.ndarray:
@@ -167,10 +172,12 @@ def _recentred(box, centre, ball, polarity, step) -> np.ndarray:
     return centre + np.clip(move, -step, step)
 
 
-def _profiles(box, centre, shifts, points) -> np.ndarray:
+def _profiles(box, centre, shifts, points) -> tuple[np.ndarray, np.ndarray]:
     """Mean of ``box`` over each shell, around each shifted centre.
 
-    Edge voxels stand in for what lies outside the volume.
+    Also the standard deviation over each shell's directions around the
+    unshifted centre (the middle of ``shifts``). Edge voxels stand in
+    for what lies outside the volume.
     """
     from scipy import ndimage
 
@@ -178,7 +185,8 @@ def _profiles(box, centre, shifts, points) -> np.ndarray:
     values = ndimage.map_coordinates(
         box, where.reshape(-1, 3).T, order=1, mode='nearest'
     )
-    return values.reshape(len(shifts), *points.shape[:2]).mean(axis=2)
+    values = values.reshape(len(shifts), *points.shape[:2])
+    return values.mean(axis=2), values[len(shifts) // 2].std(axis=1)
 
 
 def _sphere_points(radius_voxels: float) -> np.ndarray:

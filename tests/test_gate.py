@@ -1,0 +1,178 @@
+"""The second test of a learnt class: learnt against what else was found.
+
+Two small phantoms with a planted 120 Å procedural protein among the
+lysate's small unnamed proteins (clutter) and apo-ferritins. The
+candidates are every dark blob of about the class's size, as a network
+taught by a few clicks proposes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryopick import picks as pk
+from napari_cryopick.classes import CZII_VOXEL_SIZE
+from napari_cryopick.coords import voxel_zyx_to_angstrom_xyz
+from napari_cryopick.errors import CryopickError
+from napari_cryopick.io.ome_zarr_write import write_ome_zarr
+from napari_cryopick.io.sources import open_tomogram
+from napari_cryopick.model import gate
+from napari_cryopick.model import likeness as lk
+from napari_cryopick.model.checkpoint import ModelCard
+from tests.conftest import bare_params, tiny_card
+
+NOVEL = 'novel'
+
+
+@pytest.fixture(scope='module')
+def cluttered(tmp_path_factory):
+    """Two 64 x 192 x 192 phantoms: 16 novel, 6 apo-ferritin, clutter."""
+    from napari_cryopick.simulate.crowding import pseudo_protein
+    from napari_cryopick.simulate.params import PhantomLook
+    from napari_cryopick.simulate.phantom import simulate_tomogram
+    from napari_cryopick.simulate.templates import template_from_density
+
+    box = pseudo_protein(np.random.default_rng(77), 120.0, CZII_VOXEL_SIZE)
+    template = template_from_density(NOVEL, box, CZII_VOXEL_SIZE)
+    radius = round(template.radius, 1)
+    root = tmp_path_factory.mktemp('gate')
+    out = {}
+    for index, run in enumerate(('TS_a', 'TS_b')):
+        params = bare_params(
+            (64, 192, 192),
+            {'apo-ferritin': 6},
+            PhantomLook(noise=0.35),
+            slab=(0.05, 0.95),
+        )
+        phantom = simulate_tomogram(
+            replace(params, clutter=3.0),
+            300 + index,
+            run=run,
+            novel={NOVEL: (template, 16)},
+        )
+        store = root / f'{run}.zarr'
+        write_ome_zarr(store, phantom.volume, CZII_VOXEL_SIZE)
+        tomogram = open_tomogram(store)
+        candidates = _blobs(phantom.volume, run, radius)
+        out[run] = (tomogram, phantom.picks, candidates)
+    return out, radius
+
+
+def _blobs(volume, run, radius) -> pd.DataFrame:
+    """Every dark blob about the class's size: what a weak network finds."""
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(
+        -volume.astype(np.float32), radius / CZII_VOXEL_SIZE / 2
+    )
+    peak = smooth == ndimage.maximum_filter(smooth, size=5)
+    peak &= smooth > np.quantile(smooth, 0.98)
+    peak[:4], peak[-4:] = False, False
+    peak[:, :4], peak[:, -4:], peak[:, :, :4], peak[:, :, -4:] = (False,) * 4
+    zyx = np.argwhere(peak).astype(float)
+    table = pd.DataFrame(
+        voxel_zyx_to_angstrom_xyz(zyx, CZII_VOXEL_SIZE),
+        columns=['x', 'y', 'z'],
+    )
+    return pk.normalize(
+        table.assign(run=run, particle_type=NOVEL, score=smooth[peak])
+    )
+
+
+def _true(truth, table, radius) -> np.ndarray:
+    """Picks within the metric's reach of a copy of the planted protein."""
+    copies = pk.positions(truth[truth['particle_type'] == NOVEL])
+    gap = np.linalg.norm(
+        pk.positions(table)[:, None] - copies[None], axis=2
+    ).min(axis=1)
+    return gap <= 0.5 * radius
+
+
+def _learnt(cluttered):
+    """Likeness from 8 clicks on TS_a, the gate learnt there.
+
+    Also the candidates on TS_a the profile check kept, and those the
+    gate kept of them.
+    """
+    runs, radius = cluttered
+    tomo_a, truth_a, found_a = runs['TS_a']
+    clicks = pk.normalize(truth_a[truth_a['particle_type'] == NOVEL][:8])
+    like = lk.learn_likeness([(tomo_a, clicks)], radius)
+    drop, found_a = lk.check_and_centre(
+        found_a, tomo_a, {NOVEL: like}, {NOVEL: radius}
+    )
+    run = SimpleNamespace(tomogram=tomo_a, picks=clicks)
+    gated, kept = gate.gate_learnt(
+        {NOVEL: like}, [run], found_a[~drop], {NOVEL: radius}
+    )
+    return like, gated[NOVEL], found_a[~drop], kept
+
+
+def test_the_gate_drops_clutter_the_profile_check_keeps(cluttered):
+    runs, radius = cluttered
+    like, gated, _, _ = _learnt(cluttered)
+    assert gated.weights is not None
+    assert gated.gate is not None
+    tomo_b, truth_b, found_b = runs['TS_b']
+    kept = {}
+    for name, learnt in (('check', like), ('gate', gated)):
+        drop, moved = lk.check_and_centre(
+            found_b, tomo_b, {NOVEL: learnt}, {NOVEL: radius}
+        )
+        true = _true(truth_b, moved[~drop], radius)
+        kept[name] = (true.sum(), (~true).sum())
+    # The profile check alone keeps most of the clutter of the size.
+    assert kept['check'][0] >= 12, kept
+    assert kept['check'][1] >= 40, kept
+    assert kept['gate'][1] <= 0.6 * kept['check'][1], kept
+    assert kept['gate'][0] >= 0.8 * kept['check'][0], kept
+
+
+def test_the_gate_filters_the_candidates_it_learnt_from(cluttered):
+    runs, radius = cluttered
+    _, gated, checked, kept = _learnt(cluttered)
+    tomo_a, truth_a, _ = runs['TS_a']
+    before, after = (
+        _true(truth_a, checked, radius),
+        _true(truth_a, kept, radius),
+    )
+    assert after.sum() >= 0.9 * before.sum() >= 12
+    assert (~after).sum() <= 0.5 * (~before).sum()
+    # Other classes' candidates pass through untouched.
+    others = kept.assign(particle_type='apo-ferritin')
+    run = SimpleNamespace(tomogram=tomo_a, picks=truth_a.iloc[:0])
+    _, through = gate.gate_learnt(
+        {NOVEL: gated}, [run], others, {NOVEL: radius}
+    )
+    pd.testing.assert_frame_equal(through, others.reset_index(drop=True))
+
+
+def test_no_gate_without_spreads_or_enough_others(cluttered):
+    like, _, _, _ = _learnt(cluttered)
+    few = np.zeros((gate.MIN_OTHERS - 1, 2 * len(like.profiles[0])))
+    assert gate.learn_gate(like, few) is like
+    old = replace(like, spreads=None)
+    assert gate.learn_gate(old, np.zeros((50, few.shape[1]))) is old
+    assert not old.below_gate(np.zeros((3, few.shape[1]))).any()
+
+
+def test_the_gate_goes_through_the_model_card(cluttered):
+    _, gated, _, _ = _learnt(cluttered)
+    card = tiny_card(likeness={NOVEL: gated.to_dict()})
+    read = ModelCard.from_dict(json.loads(json.dumps(card))).likeness[NOVEL]
+    assert read.gate == pytest.approx(gated.gate)
+    assert np.allclose(read.weights, gated.weights)
+    assert np.allclose(read.spreads, gated.spreads, atol=1e-4)
+    # Cards written before the gate have no second test.
+    for key in ('weights', 'gate', 'spreads'):
+        del card['likeness'][NOVEL][key]
+    assert ModelCard.from_dict(card).likeness[NOVEL].gate is None
+    card['likeness'][NOVEL].update(weights=[1.0, 2.0], gate=0.0)
+    with pytest.raises(CryopickError, match='malformed model card'):
+        ModelCard.from_dict(card, 'bad.safetensors')
