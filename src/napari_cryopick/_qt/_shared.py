@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import QWidget
+from qtpy.QtCore import QSize
+from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from napari_cryopick._qt._task import later
 from napari_cryopick.viewer.state import ViewerState
@@ -32,6 +33,41 @@ class CryopickWidget(QWidget):
         # The warm-up froze the objects alive then (the window among
         # them): destroyed, the window must be collectable again.
         self.destroyed.connect(thaw)
+
+    def body(self) -> QVBoxLayout:
+        """Return the layout to fill, inside a scroll area filling ``self``.
+
+        napari lets a dock be made as short as 50 pixels; a tall widget
+        laid out on ``self`` directly then has its rows squeezed over one
+        another (three cryopick docks on a 1080-line screen). In the
+        scroll area it keeps its rows and scrolls instead.
+        """
+        scroll = _Scroll()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        return QVBoxLayout(scroll.widget())
+
+
+class _Scroll(QScrollArea):
+    """A frameless scroll area that asks for the whole of its widget."""
+
+    def __init__(self):
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(QWidget())
+
+    def sizeHint(self) -> QSize:
+        # QScrollArea caps its hint at 24 lines of text: a dock with room
+        # to spare would open scrolled.
+        return self.widget().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        # As narrow as the widget can be (the dock area keeps its width),
+        # but as short as napari allows: the rest scrolls.
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(self.widget().minimumSizeHint().width() + bar, 50)
 
 
 def shared_state(viewer: ViewerModel) -> ViewerState:

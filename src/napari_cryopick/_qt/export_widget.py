@@ -14,7 +14,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
 )
 
 from napari_cryopick._qt._shared import CryopickWidget
@@ -75,7 +74,7 @@ class ExportWidget(CryopickWidget):
         form.addRow('copick user', self.user)
         form.addRow('copick session', self.session_id)
         form.addRow(self.overwrite)
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addLayout(form)
         layout.addWidget(self.export_button)
         layout.addWidget(self.status)

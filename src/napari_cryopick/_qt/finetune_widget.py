@@ -14,7 +14,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
 )
 
 from napari_cryopick._qt._device import DeviceChoice
@@ -80,7 +79,7 @@ class FinetuneWidget(CryopickWidget):
         form.addRow('Steps', self.steps)
         form.addRow('Device', self.device)
         form.addRow('Save as', row)
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addWidget(self.new_class)
         layout.addLayout(form)
         layout.addWidget(self.train_button)

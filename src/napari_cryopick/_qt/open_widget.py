@@ -12,7 +12,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
 )
 
 from napari_cryopick._qt._progress import ProgressWidget
@@ -72,7 +71,7 @@ class OpenWidget(CryopickWidget):
         form.addRow('Source', row)
         form.addRow('Run', self.run)
         form.addRow('Voxel size (Å)', self.voxel_size)
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addLayout(form)
         layout.addWidget(self.open_button)
         layout.addWidget(self.progress)

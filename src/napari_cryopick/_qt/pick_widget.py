@@ -111,7 +111,7 @@ class PickWidget(CryopickWidget):
         form.addRow(self.tta)
         box = QGroupBox('Thresholds (score >= threshold is shown)')
         QVBoxLayout(box).addWidget(self.sliders)
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addLayout(form)
         layout.addWidget(self.pick_button)
         layout.addWidget(self.progress)

@@ -24,7 +24,6 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
 )
 
 from napari_cryopick._qt._shared import CryopickWidget
@@ -93,7 +92,7 @@ class ReviewWidget(CryopickWidget):
         row = QHBoxLayout()
         for key in 'knu':
             row.addWidget(self.buttons[key])
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addLayout(move)
         layout.addLayout(row)
         layout.addWidget(QLabel('Review queue (least confident first)'))

@@ -15,7 +15,6 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
 )
 
 from napari_cryopick._qt._legend import score_legend
@@ -97,7 +96,7 @@ class ScoreWidget(CryopickWidget):
         form = QFormLayout()
         form.addRow('Reference layers', layers_row)
         form.addRow('or file', file_row)
-        layout = QVBoxLayout(self)
+        layout = self.body()
         layout.addLayout(form)
         layout.addWidget(self.score)
         layout.addWidget(self.table, stretch=2)
