@@ -252,10 +252,14 @@ def _log_new_classes(card: dict) -> None:
         if like:
             log.info(
                 '%s: the rotational density profiles of its %d clicks are '
-                'stored; predict drops picks unlike them '
+                'stored; predict drops picks unlike them%s '
                 '(--no-likeness-check keeps them)',
                 name,
                 len(like['profiles']),
+                ' or failing the test learnt against the other densities '
+                'of its size the model found'
+                if like.get('gate') is not None
+                else '',
             )
 
 

@@ -107,8 +107,9 @@ def add_parser(commands) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help='drop picks of a class learnt from clicks whose rotational '
-        "density profile is unlike every click's, and move the rest to "
-        "the centre of their particle's density; default: on",
+        "density profile is unlike every click's or that fail the test "
+        'learnt against the other densities of its size, and move the '
+        "rest to the centre of their particle's density; default: on",
     )
     add('--tta', action='store_true', help='average 4 views (4x slower)')
     add(

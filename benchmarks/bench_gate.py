@@ -1,0 +1,92 @@
+"""The learnt class's checks, with and without the second test.
+
+Takes a model tuned by ``bench_newclass.py`` and its project, finds the
+new class's candidates on tomogram B once (no check, no threshold;
+stored beside the model as ``<model>.candidates-B.csv``), then scores
+the class on B after the likeness check alone and after the likeness
+check and the second test (:mod:`napari_cryopick.model.gate`), both at
+the model's threshold and at the best threshold on B::
+
+    python benchmarks/bench_gate.py /tmp/nc20 /tmp/nc20/pseudo-20.safetensors
+
+The same network is scored both ways, so the difference is the test's
+alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from napari_cryopick.io.sources import open_tomogram, read_picks
+from napari_cryopick.metric import best_thresholds, score_picks
+from napari_cryopick.model.checkpoint import load_checkpoint
+from napari_cryopick.model.likeness import check_and_centre
+from napari_cryopick.model.predict import PickSettings, predict_tomogram
+
+RUN = 'TS_nc_B'
+
+
+def candidates(model, tomogram, name: str, path: Path) -> pd.DataFrame:
+    """The class's candidates on the tomogram, unchecked (cached)."""
+    if path.exists():
+        return pd.read_csv(path)
+    found = predict_tomogram(
+        tomogram,
+        model,
+        PickSettings(apply_thresholds=False, classes=(name,), likeness=False),
+    )
+    found.to_csv(path, index=False)
+    return found
+
+
+def score(truth, found, cls, threshold) -> tuple[float, float, int]:
+    """(F4 at ``threshold``, best F4 on B, picks kept at ``threshold``)."""
+    kept = found[found['score'] >= threshold]
+    best = best_thresholds(truth, found, (cls,))[cls.name]
+    top = found[found['score'] >= best]
+    return (
+        score_picks(truth, kept, (cls,)).score,
+        score_picks(truth, top, (cls,)).score,
+        len(kept),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('work', type=Path, help='bench_newclass --work')
+    parser.add_argument('model', type=Path, help='the tuned checkpoint')
+    args = parser.parse_args()
+    model = load_checkpoint(args.model)
+    (name,) = model.card.likeness
+    cls = next(c for c in model.classes if c.name == name)
+    project = next(args.work.glob('project-*'))
+    truth = read_picks(project)
+    truth = truth[truth['run'] == RUN]
+    tomogram = open_tomogram(project, run=RUN)
+    found = candidates(
+        model, tomogram, name, args.model.with_suffix('.candidates-B.csv')
+    )
+    like = model.card.likeness[name]
+    threshold = model.thresholds[name]
+    print(f'{args.model.name}: {name} radius {cls.radius} Å, gate {like.gate}')
+    for what, likeness in (
+        ('likeness check only', replace(like, weights=None, gate=None)),
+        ('likeness check + second test', like),
+    ):
+        drop, moved = check_and_centre(
+            found, tomogram, {name: likeness}, {name: cls.radius}
+        )
+        f4, best, kept = score(truth, moved[~drop], cls, threshold)
+        print(
+            f'{what}: F4 {f4:.3f} at {threshold:.3f} ({kept} picks), '
+            f'best {best:.3f}',
+            flush=True,
+        )
+
+
+if __name__ == '__main__':
+    main()
