@@ -24,6 +24,8 @@ import pandas as pd
 from napari_cryopick.io.sources import open_tomogram, read_picks
 from napari_cryopick.metric import best_thresholds, score_picks
 from napari_cryopick.model.checkpoint import load_checkpoint
+from napari_cryopick.model.finetune_labels import THRESHOLD_RANGE
+from napari_cryopick.model.gate import RELAX
 from napari_cryopick.model.likeness import check_and_centre
 from napari_cryopick.model.predict import PickSettings, predict_tomogram
 
@@ -43,16 +45,9 @@ def candidates(model, tomogram, name: str, path: Path) -> pd.DataFrame:
     return found
 
 
-def score(truth, found, cls, threshold) -> tuple[float, float, int]:
-    """(F4 at ``threshold``, best F4 on B, picks kept at ``threshold``)."""
-    kept = found[found['score'] >= threshold]
-    best = best_thresholds(truth, found, (cls,))[cls.name]
-    top = found[found['score'] >= best]
-    return (
-        score_picks(truth, kept, (cls,)).score,
-        score_picks(truth, top, (cls,)).score,
-        len(kept),
-    )
+def f4(truth, found, cls, threshold) -> float:
+    """F4 of the class on B, its picks kept from ``threshold`` up."""
+    return score_picks(truth, found[found['score'] >= threshold], (cls,)).score
 
 
 def main() -> None:
@@ -80,10 +75,13 @@ def main() -> None:
         drop, moved = check_and_centre(
             found, tomogram, {name: likeness}, {name: cls.radius}
         )
-        f4, best, kept = score(truth, moved[~drop], cls, threshold)
+        kept = moved[~drop]
+        best = best_thresholds(truth, kept, (cls,))[name]
+        relaxed = max(THRESHOLD_RANGE[0], RELAX * threshold)
         print(
-            f'{what}: F4 {f4:.3f} at {threshold:.3f} ({kept} picks), '
-            f'best {best:.3f}',
+            f'{what}: F4 {f4(truth, kept, cls, threshold):.3f} at '
+            f'{threshold:.3f}, {f4(truth, kept, cls, relaxed):.3f} at '
+            f'{relaxed:.3f}, best {f4(truth, kept, cls, best):.3f}',
             flush=True,
         )
 

@@ -176,3 +176,18 @@ def test_the_gate_goes_through_the_model_card(cluttered):
     card['likeness'][NOVEL].update(weights=[1.0, 2.0], gate=0.0)
     with pytest.raises(CryopickError, match='malformed model card'):
         ModelCard.from_dict(card, 'bad.safetensors')
+
+
+def test_only_gated_classes_thresholds_are_relaxed(cluttered):
+    like, gated, _, _ = _learnt(cluttered)
+    thresholds = {'apo-ferritin': 0.4, NOVEL: 0.2, 'spike': 0.08}
+    relaxed = gate.relax_thresholds(
+        thresholds, {NOVEL: gated, 'spike': replace(gated), 'old': like}
+    )
+    assert relaxed[NOVEL] == pytest.approx(gate.RELAX * 0.2)
+    # Never under the lowest threshold clicks may set.
+    assert relaxed['spike'] == pytest.approx(max(0.05, gate.RELAX * 0.08))
+    # Classes not learnt from clicks, or without a gate, are left alone.
+    assert relaxed['apo-ferritin'] == 0.4
+    assert gate.relax_thresholds(thresholds, {NOVEL: like}) == thresholds
+    assert thresholds[NOVEL] == 0.2  # the input is not changed

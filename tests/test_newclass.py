@@ -81,8 +81,12 @@ def test_a_new_class_keeps_the_old_outputs(network, tmp_path):
     with torch.no_grad():
         old, new = model.network(image), wide.network(image)
     assert new.shape[1] == old.shape[1] + 1
-    # The old channels' logits are exactly the starting model's...
-    assert torch.equal(new[:, : old.shape[1]], old)
+    # The old channels' logits are the starting model's to float32
+    # rounding (with one more output channel, oneDNN blocks the last
+    # convolution differently on AVX2 machines: 1e-7 relative)...
+    torch.testing.assert_close(
+        new[:, : old.shape[1]], old, rtol=1e-6, atol=1e-6
+    )
     # ...and their probabilities move by less than e**-12.
     p_old, p_new = old.softmax(1), new.softmax(1)[:, : old.shape[1]]
     assert float((p_old - p_new).abs().max()) < 1e-5

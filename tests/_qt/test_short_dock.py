@@ -26,7 +26,7 @@ def test_short_finetune_widget_keeps_its_rows(qtbot):
     for widget in (box.name, box.radius, box.learn):
         assert widget.height() == full[widget]
     spans = [_top_and_bottom(w, box) for w in rows]
-    for (_, bottom), (top, _) in zip(spans, spans[1:]):
+    for (_, bottom), (top, _) in zip(spans, spans[1:], strict=False):
         assert bottom <= top, spans
     scroll = box.parentWidget().parentWidget().parentWidget()
     assert scroll.verticalScrollBar().maximum() > 0

@@ -216,10 +216,12 @@ def _click_likeness(model, runs, plan, settings) -> dict:
 def _learn_gates(model, runs, found, taught, card) -> pd.DataFrame:
     """Learn the second test of the classes just taught (into ``card``).
 
-    Returns ``found`` without the candidates it drops, so the proposals
-    shown for review are those ``predict`` would keep.
+    The thresholds of the classes that got one are relaxed
+    (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns
+    ``found`` without the candidates it drops, so the proposals shown
+    for review are those ``predict`` would keep.
     """
-    from napari_cryopick.model.gate import gate_learnt
+    from napari_cryopick.model.gate import gate_learnt, relax_thresholds
 
     likeness = {name: model.card.likeness[name] for name in taught}
     if not likeness:
@@ -227,6 +229,7 @@ def _learn_gates(model, runs, found, taught, card) -> pd.DataFrame:
     radii = {c.name: c.radius for c in model.classes}
     gated, found = gate_learnt(likeness, runs, found, radii)
     card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
+    card['thresholds'] = relax_thresholds(card['thresholds'], gated)
     return found
 
 
