@@ -2,6 +2,7 @@
 
 from napari.components import ViewerModel
 
+from napari_cryopick._qt._shared import MIN_HEIGHT
 from napari_cryopick._qt.finetune_widget import FinetuneWidget
 
 
@@ -18,8 +19,8 @@ def test_short_finetune_widget_keeps_its_rows(qtbot):
     qtbot.waitExposed(tune)
     box = tune.new_class
     full = {w: w.height() for w in (box.name, box.radius, box.learn)}
-    # napari lets a dock shrink to 50 pixels; three docks on a 1080-line
-    # screen leave one about 150.
+    # napari lets a dock shrink to 50 pixels; ours keep MIN_HEIGHT, far
+    # less than the Fine-tune widget needs.
     tune.resize(420, 150)
     qtbot.wait(50)
     rows = [box.name, box.radius, box.add_button, box.learn]
@@ -30,3 +31,4 @@ def test_short_finetune_widget_keeps_its_rows(qtbot):
         assert bottom <= top, spans
     scroll = box.parentWidget().parentWidget().parentWidget()
     assert scroll.verticalScrollBar().maximum() > 0
+    assert tune.height() == MIN_HEIGHT

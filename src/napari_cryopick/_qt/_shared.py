@@ -49,6 +49,10 @@ class CryopickWidget(QWidget):
         return QVBoxLayout(scroll.widget())
 
 
+#: The height a cryopick dock keeps however many share its side (pixels).
+MIN_HEIGHT = 200
+
+
 class _Scroll(QScrollArea):
     """A frameless scroll area that asks for the whole of its widget."""
 
@@ -65,9 +69,11 @@ class _Scroll(QScrollArea):
 
     def minimumSizeHint(self) -> QSize:
         # As narrow as the widget can be (the dock area keeps its width),
-        # but as short as napari allows: the rest scrolls.
+        # and no taller than MIN_HEIGHT: the rest scrolls, and three
+        # docks on a 1080-line screen each keep a useful part in view.
+        inner = self.widget().minimumSizeHint()
         bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(self.widget().minimumSizeHint().width() + bar, 50)
+        return QSize(inner.width() + bar, min(inner.height(), MIN_HEIGHT))
 
 
 def shared_state(viewer: ViewerModel) -> ViewerState:
