@@ -84,10 +84,12 @@ def learn_gate(like: Likeness, others: np.ndarray) -> Likeness:
     if like.spreads is None or len(others) < MIN_OTHERS:
         return like
     clicks = descriptors(like.profiles, like.spreads)
-    weights = _fisher(clicks, others)
+    # The others' mean and covariance serve every fit: computed once.
+    other = (others.mean(axis=0), np.cov(others.T))
+    weights = _fisher(clicks, other)
     left_out = np.array(
         [
-            clicks[i] @ _fisher(np.delete(clicks, i, axis=0), others)
+            clicks[i] @ _fisher(np.delete(clicks, i, axis=0), other)
             for i in range(len(clicks))
         ]
     )
@@ -186,9 +188,13 @@ def _descriptors_of(run, found, name, radius, like):
     return rows, descriptors(profiles[:, 0], spreads), far
 
 
-def _fisher(positive: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Fisher's discriminant direction with a shrunk pooled covariance."""
-    cov = 0.5 * np.cov(positive.T) + 0.5 * np.cov(other.T)
+def _fisher(positive: np.ndarray, other) -> np.ndarray:
+    """Fisher's discriminant direction with a shrunk pooled covariance.
+
+    ``other`` is the (mean, covariance) of the other densities.
+    """
+    other_mean, other_cov = other
+    cov = 0.5 * np.cov(positive.T) + 0.5 * other_cov
     size = len(cov)
     cov = (1 - SHRINK) * cov + SHRINK * np.trace(cov) / size * np.eye(size)
-    return np.linalg.solve(cov, positive.mean(axis=0) - other.mean(axis=0))
+    return np.linalg.solve(cov, positive.mean(axis=0) - other_mean)
