@@ -10,7 +10,7 @@ the bundled model never saw)::
 PROJECT is a bench_newclass project folder; OUT the image folder. The
 loop: Pick with the bundled model (or MODEL), New class ``novel``, 20
 clicks on its particles, Learn for STEPS steps (default 300), and the
-proposals up for review, least certain first.
+proposals up for review (Next proposal: the new class's least certain).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import napari
 import numpy as np
-from qtpy.QtWidgets import QApplication
+from qtpy.QtWidgets import QApplication, QScrollArea
 
 from napari_cryopick.coords import angstrom_xyz_to_voxel_zyx
 from napari_cryopick.io.sources import read_picks
@@ -68,7 +68,9 @@ def main() -> None:
     for layer in list(viewer.layers):
         if '(curation/0)' in layer.name:  # the ground truth: not shown
             viewer.layers.remove(layer)
-    _, pick = viewer.window.add_plugin_dock_widget('napari-cryopick', 'Pick')
+    pick_dock, pick = viewer.window.add_plugin_dock_widget(
+        'napari-cryopick', 'Pick'
+    )
     if MODEL:
         pick.checkpoint.setText(MODEL)
     pick.pick()
@@ -95,11 +97,15 @@ def main() -> None:
     tune.out.setText('/tmp/cryopick-screenshots/novel.safetensors')
     tune.train()
     settle(tune)
-    _, review = viewer.window.add_plugin_dock_widget(
-        'napari-cryopick', 'Review'
-    )
+    # Review beside Fine-tune: Pick's dock is closed to give them room.
+    viewer.window.remove_dock_widget(pick_dock)
+    viewer.window.add_plugin_dock_widget('napari-cryopick', 'Review')
     settle()
-    pick.state.next_in_queue()
+    box.next_button.click()  # the new class's least certain proposal
+    scroll = tune.loss_plot.parentWidget()
+    while not isinstance(scroll, QScrollArea):
+        scroll = scroll.parentWidget()
+    scroll.ensureWidgetVisible(tune.loss_plot)
     shot(viewer, 'review')
     print(tune.result.text())
     viewer.close()

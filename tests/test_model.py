@@ -280,6 +280,29 @@ def test_training_lowers_the_loss_and_can_be_cancelled():
     assert stopped.steps_done == 3
 
 
+def test_training_layout_is_an_implementation_detail(monkeypatch):
+    """Channels-last training on the CPU: same steps, usual layout after."""
+    import napari_cryopick.model.train as training
+
+    sample = _toy_sample(np.random.default_rng(0))
+    config = TrainConfig(steps=4, batch_size=2, patch=(16, 24, 24), warmup=2)
+    torch.manual_seed(0)
+    start = build_network(TINY).state_dict()
+    losses = {}
+    for layout in (torch.channels_last_3d, torch.contiguous_format):
+        monkeypatch.setattr(training, '_layout', lambda device, x=layout: x)
+        net = build_network(TINY)
+        net.load_state_dict(start)
+        losses[layout] = train(net, [sample], config).losses
+        # Saving and prediction get the network in the usual layout.
+        assert all(p.is_contiguous() for p in net.parameters())
+    np.testing.assert_allclose(
+        losses[torch.channels_last_3d],
+        losses[torch.contiguous_format],
+        rtol=1e-4,
+    )
+
+
 def _card():
     return tiny_card(voxel_size=20.0, thresholds={'ribosome': 0.3})
 

@@ -86,6 +86,18 @@ def test_review_keys_are_bound_on_every_class_layer(state):
     first = int(state.session.review_queue().index[0])
     assert focused == [first]
     assert state.viewer.layers.selection.active.selected_data
+    # Of one class only (the new class's Next proposal): its least
+    # certain pick, though another class's come first in the whole queue.
+    queue = state.session.review_queue()
+    name = queue['particle_type'].iloc[-1]
+    assert queue['particle_type'].iloc[0] != name
+    mine = queue[queue['particle_type'] == name]
+    assert state.session.review_queue([name]).index.tolist() == (
+        mine.index.tolist()
+    )
+    state.next_in_queue([name])
+    assert focused[-1] == int(mine.index[0])
+    assert state.viewer.layers.selection.active.name == name
 
 
 def test_a_layer_of_the_open_tomogram_keeps_its_level_scales(state):

@@ -304,10 +304,15 @@ class PickSession:
         """Whether :meth:`undo` has something to undo."""
         return bool(self._undo)
 
-    def review_queue(self) -> pd.DataFrame:
-        """Return shown picks not yet reviewed, least confident first."""
+    def review_queue(self, names=None) -> pd.DataFrame:
+        """Return shown picks not yet reviewed, least confident first.
+
+        ``names``: only picks of these classes (default: every class).
+        """
         table = self.visible()
         table = table[table['origin'] == pk.MODEL]
+        if names is not None:
+            table = table[table['particle_type'].isin(list(names))]
         return table.sort_values('score', kind='stable')
 
     def _mark(self, uids: np.ndarray, value: str) -> None:

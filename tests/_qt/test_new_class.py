@@ -89,11 +89,16 @@ def test_new_class_learn_review_and_learn_again(
     spike = spike[spike['particle_type'] == 'spike']
     assert (spike['origin'] == pk.USER).sum() == 4
     assert (spike['origin'] == pk.DELETED).sum() == 1
-    # Review: the least certain proposal first; accept it.
+    # Review: Next proposal goes to the least certain proposal of the
+    # class being learnt, not of any class; accept it.
     queue = state.session.review_queue()
     proposals = queue[queue['particle_type'] == 'spike']
     if len(proposals):
-        state.show_pick(int(proposals.index[0]))
+        tune.new_class.next_button.click()
+        assert viewer.layers.selection.active.name == 'spike'
+        layer = viewer.layers['spike']
+        (index,) = layer.selected_data
+        assert layer.features['uid'][index] == proposals.index[0]
         state.keep_selected()
         kept = state.session.table.loc[int(proposals.index[0]), 'origin']
         assert kept == pk.KEPT

@@ -75,8 +75,12 @@ class NewClassBox(QGroupBox):
         self.accept_button.clicked.connect(state.keep_selected)
         self.not_this_button = QPushButton('Not this')
         self.not_this_button.clicked.connect(state.not_this_selected)
-        self.next_button = QPushButton('Next proposal (n)')
-        self.next_button.clicked.connect(state.next_in_queue)
+        self.next_button = QPushButton('Next proposal')
+        self.next_button.setToolTip(
+            'The least certain proposal of the class chosen in Learn '
+            '(n: of any class)'
+        )
+        self.next_button.clicked.connect(self.next_proposal)
         self.message = QLabel('')
         self.message.setWordWrap(True)
         row = QHBoxLayout()
@@ -137,6 +141,16 @@ class NewClassBox(QGroupBox):
         """Return the class to learn from clicks (None: every class)."""
         text = self.learn.currentText()
         return None if text == ALL_CLASSES else text
+
+    def next_proposal(self) -> None:
+        """Go to the least certain proposal of the class being learnt.
+
+        After Learn the other classes' low scores would come first in
+        the whole queue (the ``n`` key's), though the user is reviewing
+        the new class.
+        """
+        name = self.learned_class()
+        self.state.next_in_queue(None if name is None else [name])
 
     def offer(self, names) -> None:
         """List the model's and session's classes as classes to learn."""

@@ -230,3 +230,13 @@ def worker_threads() -> int:
     finished slab took the GUI thread over 100 ms on 2 cores.
     """
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def training_threads() -> int:
+    """Torch threads for fine-tuning: every core.
+
+    Training draws nothing until it ends but a point of the loss curve
+    per step, so the GUI needs little; on 2 cores a core kept for it
+    doubled the time of Learn (300 steps: over 20 minutes).
+    """
+    return max(1, os.cpu_count() or 1)

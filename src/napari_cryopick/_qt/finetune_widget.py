@@ -21,7 +21,7 @@ from napari_cryopick._qt._lossplot import LossPlot
 from napari_cryopick._qt._newclass import NewClassBox, caution_note
 from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
-from napari_cryopick._qt._task import worker_threads
+from napari_cryopick._qt._task import training_threads
 from napari_cryopick.model.messages import Progress
 from napari_cryopick.viewer.jobs import Finetuned, finetune_job
 from napari_cryopick.viewer.warm import warm_up
@@ -127,7 +127,7 @@ class FinetuneWidget(CryopickWidget):
         train = replace(
             self.settings.train,
             steps=self.steps.value(),
-            threads=worker_threads(),
+            threads=training_threads(),
             device=self.device.value(),
         )
         settings = replace(self.settings, train=train)
@@ -166,7 +166,7 @@ class FinetuneWidget(CryopickWidget):
         train = replace(
             CLICKS_TRAIN,
             steps=self.steps.value(),
-            threads=worker_threads(),
+            threads=training_threads(),
             device=self.device.value(),
         )
         settings = click_settings(train=train, classes=(name,))

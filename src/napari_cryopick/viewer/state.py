@@ -284,11 +284,14 @@ class ViewerState:
         """Undo the last change of the session (``u``); whether one was."""
         return self.session is not None and self.session.undo()
 
-    def next_in_queue(self) -> None:
-        """Go to the least confident pick not yet reviewed (``n``)."""
+    def next_in_queue(self, names=None) -> None:
+        """Go to the least confident pick not yet reviewed (``n``).
+
+        ``names``: of these classes only (default: of any class).
+        """
         if self.session is None:
             return
-        queue = self.session.review_queue()
+        queue = self.session.review_queue(names)
         if len(queue):
             self.show_pick(int(queue.index[0]))
 
