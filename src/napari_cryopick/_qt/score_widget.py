@@ -21,12 +21,12 @@ from napari_cryopick._qt._legend import score_legend
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.metric_report import table_headers
+from napari_cryopick.viewer.navigation import jump_to
 from napari_cryopick.viewer.scoring import (
     LiveScore,
     layers_reference,
     reference_suffixes,
 )
-from napari_cryopick.viewer.state import jump_to
 
 if TYPE_CHECKING:
     import napari.components

@@ -20,6 +20,7 @@ from psygnal import Signal
 
 from napari_cryopick import picks as pk
 from napari_cryopick.errors import CryopickError
+from napari_cryopick.viewer.navigation import jump_to, show_nearby_picks
 from napari_cryopick.viewer.pick_layers import PickLayers
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
     from napari_cryopick.io.tomogram import Tomogram
     from napari_cryopick.model.checkpoint import LoadedModel
     from napari_cryopick.session import PickSession
-
-#: Half-thickness in Å of the z slab whose picks are drawn on a slice:
-#: the largest CZII radius, so every particle cut by the slice is marked.
-PICK_SLAB = 150.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,38 +363,5 @@ class ViewerState:
         )
 
     def _show_nearby_picks(self, event=None) -> None:
-        """Draw picks within :data:`PICK_SLAB` Å of the z slice.
-
-        napari 0.9 replaced ``out_of_slice_display`` by thick slices:
-        Points layers with ``projection_mode='rescale_spherical'`` (set
-        by :mod:`napari_cryopick.layers`) show the disc where each
-        particle's sphere meets the slice, for points within the dims
-        margins. Images keep ``projection_mode='none'`` and still show
-        the one slice. A margin the user has already set is left alone.
-        """
-        viewer = self.viewer
-        dims = None if viewer is None else viewer.dims
-        if dims is None or dims.ndim < 3:
-            return
-        if dims.margin_left[0] or dims.margin_right[0]:
-            return
-        dims.margin_left = (PICK_SLAB, *dims.margin_left[1:])
-        dims.margin_right = (PICK_SLAB, *dims.margin_right[1:])
-
-
-def jump_to(viewer: ViewerModel, zyx_angstrom) -> None:
-    """Show the slice through ``zyx_angstrom`` and centre the camera on it.
-
-    Parameters
-    ----------
-    viewer : ViewerModel
-        The viewer.
-    zyx_angstrom : sequence of 3 float
-        World position (z, y, x) in Å (layers use ``scale`` = voxel
-        size, so world units are Å).
-    """
-    z, y, x = (float(v) for v in zyx_angstrom)
-    viewer.dims.set_point(0, z)
-    # napari 0.9 moved the camera to ``viewer.scene``.
-    scene = getattr(viewer, 'scene', viewer)
-    scene.camera.center = (z, y, x)
+        """On a new layer: thick slices, so picks near the slice show."""
+        show_nearby_picks(self.viewer)
