@@ -28,6 +28,12 @@ accepting the true ones and marking the others "not this", and the
 model is tuned again from itself on the clicks, the accepted picks and
 the negatives (``finetune --init CKPT ... --negatives NEG``).
 
+``--more-like K`` reviews before any training instead: "More like these"
+(:mod:`napari_cryopick.model.similar`) proposes the K places of A that
+look most like the clicks, the simulated user accepts the true ones and
+marks the others "not this", and the first fine-tuning learns from the
+clicks and the accepted, with the rejected as negatives.
+
 Run: ``nice -n 19 python benchmarks/bench_newclass.py --work /tmp/bench-nc``
 """
 
@@ -190,6 +196,54 @@ def report(what, checkpoint, project, truth, novel, after, before) -> None:
     )
 
 
+def more_like(args, project, truth, clicks, novel):
+    """Review of "More like these" on A: (positives, negatives) files.
+
+    The simulated user accepts a proposal within the metric's radius of
+    an unclicked copy of the class and marks every other "not this".
+    """
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.io.sources import open_tomogram
+    from napari_cryopick.model.similar import SimilarSettings, more_like_these
+
+    start = time.perf_counter()
+    proposals = more_like_these(
+        open_tomogram(tomogram(project, RUNS[0])),
+        clicks,
+        novel.radius,
+        novel.name,
+        SimilarSettings(count=args.more_like),
+    )
+    seconds = time.perf_counter() - start
+    copies = truth[
+        (truth['run'] == RUNS[0]) & (truth['particle_type'] == novel.name)
+    ]
+    distance, _ = cKDTree(pk.positions(copies)).query(pk.positions(proposals))
+    true = distance <= 0.5 * novel.radius
+    print(
+        f'more like these ({seconds:.1f} s): {len(proposals)} proposals, '
+        f'{int(true[:10].sum())} of the first 10 true, '
+        f'{int(true.sum())} accepted, {int((~true).sum())} marked "not this"',
+        flush=True,
+    )
+    folder = args.work / f'more-like-{len(clicks)}'
+    labels = pk.normalize(
+        pd.concat([clicks, proposals[true]], ignore_index=True)
+    )
+    (positives,) = write_picks_json(
+        labels, folder / 'accepted', 'bench', 'more', overwrite=True
+    )
+    (negatives,) = write_picks_json(
+        pk.normalize(proposals[~true]),
+        folder / 'rejected',
+        'bench',
+        'more',
+        overwrite=True,
+    )
+    return positives, negatives
+
+
 def review_round(args, project, truth, clicks, checkpoint, novel):
     """One review round on A, then tuning again; return (checkpoint, picks).
 
@@ -288,6 +342,12 @@ def main() -> None:
         help='picks of A a simulated user reviews for a second round',
     )
     parser.add_argument(
+        '--more-like',
+        type=int,
+        default=0,
+        help='"More like these" proposals of A reviewed before training',
+    )
+    parser.add_argument(
         '--extra', nargs='*', default=(), help='finetune options'
     )
     args = parser.parse_args()
@@ -321,12 +381,16 @@ def main() -> None:
         )
         out = args.work / f'{args.novel}-{n}.safetensors'
         argv = ['finetune', '--tomogram', tomogram(project, RUNS[0])]
+        if args.more_like:
+            path, negatives = more_like(args, project, truth, clicks, novel)
+            argv += ['--negatives', negatives]
+            out = out.with_stem(f'{out.stem}-more')
         argv += ['--picks', path, '--class', f'{name}:{radius}']
         argv += ['--classes', name, '--incomplete-labels', '--out', out]
         if args.steps:
             argv += ['--steps', args.steps]
         seconds = cryopick(*argv, *args.extra)
-        pred = args.work / f'pred-{args.novel}-{n}'
+        pred = args.work / f'pred-{out.stem}'
         predict(project, RUNS[1], pred, out)
         after = scores(truth_b, read_picks(pred), classes)
         rows.append((n, after[0], seconds, after[1], after[1] - before[1]))
