@@ -84,3 +84,39 @@ def test_count_and_too_few_clicks(phantom):
     with pytest.raises(CryopickError, match='at least 3 clicks') as err:
         more_like_these(tomogram, copies.iloc[:2], radius, NOVEL)
     assert '\n' not in str(err.value)
+
+
+def test_hollow_particles_are_found_by_their_protein():
+    # Apo-ferritin is a shell: its lumen is as bright as the ice, its
+    # protein dark. The clicks' contrast is the protein's.
+    import dask.array as da
+
+    from napari_cryopick._sample_data import (
+        SAMPLE_COUNTS,
+        SAMPLE_SEED,
+        SAMPLE_SHAPE,
+    )
+    from napari_cryopick.io.tomogram import Tomogram, pyramid
+    from napari_cryopick.model.likeness import learn_likeness
+    from napari_cryopick.simulate import PhantomParams, simulate_tomogram
+
+    made = simulate_tomogram(
+        PhantomParams(shape=SAMPLE_SHAPE, counts=SAMPLE_COUNTS),
+        seed=SAMPLE_SEED,
+    )
+    tomogram = Tomogram(
+        tuple(da.from_array(level) for level in pyramid(made.volume, 2)),
+        tuple((made.voxel_size * 2**i,) * 3 for i in range(2)),
+        'TS_sample',
+        None,
+    )
+    apo = made.picks[made.picks['particle_type'] == 'apo-ferritin']
+    clicks, radius = apo.iloc[:4], 60.0
+    like = learn_likeness([(tomogram, clicks)], radius)
+    assert like.profiles[:, 0].mean() > 0  # the bright lumen
+    assert like.polarity == -1.0
+    found = more_like_these(tomogram, clicks, radius, 'shell')
+    distance, _ = cKDTree(pk.positions(apo.iloc[4:])).query(
+        pk.positions(found)
+    )
+    assert np.all(distance[:6] <= 0.5 * radius), distance[:10]

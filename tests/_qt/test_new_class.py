@@ -112,3 +112,57 @@ def test_new_class_learn_review_and_learn_again(
     assert card['parent']['path'] == str(out)
     assert card['new_classes'] == []
     assert [c.name for c in state.model.classes].count('spike') == 1
+
+
+def test_more_like_these_proposes_places_like_the_clicks(
+    qtbot, sample_layers, checkpoint
+):
+    from scipy.spatial import cKDTree
+
+    from napari_cryopick.model.similar import AT_LIMIT
+
+    viewer = ViewerModel()
+    add_layers(viewer, sample_layers)
+    pick = PickWidget(viewer)
+    tune = FinetuneWidget(viewer, pick.state)
+    for widget in (pick, tune):
+        qtbot.addWidget(widget)
+    pick.checkpoint.setText(str(checkpoint))
+    pick.pick()
+    wait_done(qtbot, pick, 300_000)
+    box, state = tune.new_class, pick.state
+    # A particle the user knows by sight only: they name it and click
+    # four (the sample's ribosomes, by their reference layer).
+    box.name.setText('mystery')
+    box.radius.setValue(150.0)
+    box.add_class()
+    reference = viewer.layers['ribosome (reference)'].data
+    layer = viewer.layers['mystery']
+    layer.add(reference[:2])
+    # Too few clicks to say what they look like: told, nothing runs.
+    assert tune.more_like_these() is None
+    assert 'at least 3' in tune.progress.status.text()
+    layer.add(reference[2:4])
+    assert box.more_button.text() == 'More like these'
+    box.more_button.click()
+    wait_done(qtbot, tune, 300_000)
+    assert 'places look like its clicks' in tune.result.text(), (
+        tune.progress.status.text()
+    )
+    session = state.session
+    assert session.thresholds['mystery'] == AT_LIMIT
+    shown = session.visible('mystery')
+    proposals = shown[shown['origin'] == pk.MODEL]
+    assert len(proposals) >= 1
+    # The most alike are the four ribosomes not clicked.
+    voxel = np.asarray(state.tomogram.scales[0])
+    others = reference[4:] * voxel  # z, y, x in Å
+    best = proposals.sort_values('score').iloc[-4:]
+    gap, which = cKDTree(others).query(best[['z', 'y', 'x']].to_numpy())
+    assert np.all(gap <= 75.0), gap
+    assert len(set(which)) == 4
+    # The clicks stay clicks; the queue walks the proposals.
+    mine = session.table[session.table['particle_type'] == 'mystery']
+    assert (mine['origin'] == pk.USER).sum() == 4
+    box.next_button.click()
+    assert viewer.layers.selection.active.name == 'mystery'

@@ -4,7 +4,9 @@ New class (name, radius, colour) makes an empty Points layer to click
 in; "Learn" in the Fine-tune widget then trains that class from the
 clicks; its proposals come back for review (the Review widget's queue,
 least certain first, or Next here), to accept (``k``), delete, or mark
-"not this", and Learn again starts from the last model.
+"not this", and Learn again starts from the last model. Before the first
+Learn, "More like these" proposes, in seconds, the places whose density
+looks most like the clicks, to review the same way.
 """
 
 from __future__ import annotations
@@ -81,6 +83,12 @@ class NewClassBox(QGroupBox):
             '(n: of any class)'
         )
         self.next_button.clicked.connect(self.next_proposal)
+        # The Fine-tune widget runs it: it owns the worker and progress.
+        self.more_button = QPushButton('More like these')
+        self.more_button.setToolTip(
+            'Propose the places that look most like the clicks of the '
+            'class chosen in Learn (3 clicks at least; no training)'
+        )
         self.message = QLabel('')
         self.message.setWordWrap(True)
         row = QHBoxLayout()
@@ -91,6 +99,7 @@ class NewClassBox(QGroupBox):
         form.addRow('Radius', row)
         form.addRow(self.add_button)
         form.addRow('Learn', self.learn)
+        form.addRow(self.more_button)
         review = QHBoxLayout()
         for button in (
             self.accept_button,

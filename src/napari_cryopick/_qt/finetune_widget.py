@@ -23,7 +23,7 @@ from napari_cryopick._qt._progress import ProgressWidget
 from napari_cryopick._qt._shared import CryopickWidget
 from napari_cryopick._qt._task import training_threads
 from napari_cryopick.model.messages import Progress
-from napari_cryopick.viewer.jobs import Finetuned, finetune_job
+from napari_cryopick.viewer.jobs import Finetuned, finetune_job, similar_job
 from napari_cryopick.viewer.warm import warm_up
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class FinetuneWidget(CryopickWidget):
         self.result.setWordWrap(True)
         self.new_class = NewClassBox(self.state)
         self.new_class.learn.currentTextChanged.connect(self._learn_changed)
+        self.new_class.more_button.clicked.connect(self.more_like_these)
         self._learning: str | None = None
         row = QHBoxLayout()
         row.addWidget(self.out)
@@ -181,6 +182,62 @@ class FinetuneWidget(CryopickWidget):
         return self.progress.task.submit(
             job, self._on_message, self._on_done, self._on_error
         )
+
+    def more_like_these(self):
+        """Propose places like the clicks of the class chosen in Learn.
+
+        Returns the worker, or None (the status says why).
+        """
+        from napari_cryopick import picks as pk
+        from napari_cryopick.model.likeness import MIN_CLICKS
+
+        name = self.new_class.learned_class()
+        state, session = self.state, self.state.session
+        if self.progress.task.running:  # a new job would cancel it
+            self.progress.set_status('Wait for the running job to end.')
+            return None
+        if session is None or state.tomogram is None:
+            self.progress.set_status('Open a tomogram and pick first.')
+            return None
+        if name is None:
+            self.progress.set_status('Choose the class to look for in Learn.')
+            return None
+        table = session.table
+        mine = table[table['particle_type'] == name]
+        clicks = mine[mine['origin'].isin(pk.CONFIRMED)]
+        if len(clicks) < MIN_CLICKS:
+            self.progress.set_status(
+                f'Click at least {MIN_CLICKS} {name} first (has '
+                f'{len(clicks)}).'
+            )
+            return None
+        cls = next(c for c in session.classes if c.name == name)
+        job = similar_job(state.tomogram, pk.normalize(clicks), cls)
+        self.progress.set_status(f'Looking for more {name}...')
+        return self.progress.task.submit(
+            job,
+            self._on_message,
+            lambda found: self._on_similar(name, found),
+            lambda error: self.progress.fail('More like these', error),
+        )
+
+    def _on_similar(self, name: str, found) -> None:
+        """Put the places like the clicks up for review."""
+        from napari_cryopick.model.similar import AT_LIMIT
+
+        session = self.state.session
+        if session is None:
+            return
+        session.set_class_candidates(name, found, AT_LIMIT)
+        shown = session.visible(name)
+        proposals = int((shown['origin'] == 'model').sum())
+        self.result.setText(
+            f'{name}: {proposals} places look like its clicks (similarity '
+            f'over {AT_LIMIT:.2f}; lower its slider to see up to '
+            f'{len(found)}). Review them (Next proposal): accept (k), '
+            'delete, or Not this; then Learn.'
+        )
+        self.progress.set_status('Done.')
 
     def _on_message(self, message) -> None:
         if isinstance(message, Progress):  # scoring, mining, tuning

@@ -289,8 +289,17 @@ def descriptors(profiles: np.ndarray, spreads: np.ndarray) -> np.ndarray:
 
 
 def _polarity(profiles: np.ndarray) -> float:
-    """-1 when the profiles' centres are darker than their outer shells."""
-    contrast = profiles[:, 0] - profiles[:, -1]
+    """-1 when the particles are darker than their outer shells.
+
+    The particle is the ball within its radius, each shell weighing by
+    its area: a hollow particle (apo-ferritin, a virus-like particle)
+    has a lumen as bright as the ice at its centre and dark protein
+    around it.
+    """
+    inside = SHELLS <= 1.0
+    area = np.maximum(SHELLS[inside], SHELLS[1] / 2) ** 2
+    ball = profiles[:, inside] @ area / area.sum()
+    contrast = ball - profiles[:, -1]
     return -1.0 if np.median(contrast) < 0 else 1.0
 
 

@@ -129,6 +129,26 @@ def pick_job(
     return job
 
 
+def similar_job(tomogram: Tomogram, clicks: pd.DataFrame, cls) -> Callable:
+    """Find the places of ``tomogram`` that look like the ``clicks``.
+
+    ``cls``: their :class:`~napari_cryopick.classes.ParticleClass` (its
+    radius says what size to look for). Needs no model: seconds, before
+    any training (:mod:`napari_cryopick.model.similar`).
+    """
+
+    def job(progress, cancel) -> pd.DataFrame:
+        from napari_cryopick.model.similar import more_like_these
+
+        what = f'looking for more {cls.name}'
+        progress(Progress(what, 0, 1))
+        found = more_like_these(tomogram, clicks, cls.radius, cls.name)
+        progress(Progress(what, 1, 1))
+        return found
+
+    return job
+
+
 def finetune_job(
     model: LoadedModel,
     run: LabelledRun,
