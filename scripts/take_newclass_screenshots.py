@@ -11,6 +11,7 @@ PROJECT is a bench_newclass project folder; OUT the image folder. The
 loop: Pick with the bundled model (or MODEL), New class ``novel``, 20
 clicks on its particles, Learn for STEPS steps (default 300), and the
 proposals up for review (Next proposal: the new class's least certain).
+STEPS 0: 5 clicks and "More like these" instead (``gui_newclass_more``).
 """
 
 from __future__ import annotations
@@ -85,13 +86,18 @@ def main() -> None:
     box.radius.setValue(100.0)
     box.add_class()
     layer = viewer.layers[NAME]
-    clicks = mine.iloc[np.random.default_rng(20).permutation(len(mine))[:20]]
+    count = 20 if STEPS else 5
+    order = np.random.default_rng(20).permutation(len(mine))
+    clicks = mine.iloc[order[:count]]
     voxels = angstrom_xyz_to_voxel_zyx(
         clicks[['x', 'y', 'z']].to_numpy(float), layer.scale
     )
     for point in voxels:
         layer.add(point)
     viewer.dims.set_point(0, float(voxels[0][0] * layer.scale[0]))
+    if not STEPS:
+        more_like_these(viewer, tune, pick_dock)
+        return
     shot(viewer, 'clicks')
     tune.steps.setValue(STEPS)
     tune.out.setText('/tmp/cryopick-screenshots/novel.safetensors')
@@ -107,6 +113,22 @@ def main() -> None:
         scroll = scroll.parentWidget()
     scroll.ensureWidgetVisible(tune.loss_plot)
     shot(viewer, 'review')
+    print(tune.result.text())
+    viewer.close()
+
+
+def more_like_these(viewer, tune, pick_dock) -> None:
+    """The proposals like the 5 clicks, the best one selected."""
+    tune.new_class.more_button.click()
+    settle(tune)
+    viewer.window.remove_dock_widget(pick_dock)
+    viewer.window.add_plugin_dock_widget('napari-cryopick', 'Review')
+    settle()
+    session = tune.state.session
+    best = session.review_queue([NAME]).index[-1]  # the most alike
+    tune.state.show_pick(int(best))
+    viewer.reset_view()  # the whole slice: the proposals around it too
+    shot(viewer, 'more')
     print(tune.result.text())
     viewer.close()
 
