@@ -37,8 +37,8 @@ from napari_cryopick.coords import (
     voxel_zyx_to_angstrom_xyz,
 )
 from napari_cryopick.errors import CryopickError
-from napari_cryopick.model.likeness import MIN_CLICKS, learn_likeness
-from napari_cryopick.model.profiles import BLOCK_VOXELS, _stats, measure
+from napari_cryopick.model.likeness import MIN_CLICKS, _rms, learn_likeness
+from napari_cryopick.model.profiles import _stats, measure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 AT_LIMIT = 0.5
 #: Ratio of the two Gaussians of the blob filter.
 DOG_RATIO = 1.6
+#: Voxels filtered at once (besides the rows around them): 64 MB a copy.
+BLOCK_VOXELS = 2**24
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def more_like_these(
     ------
     CryopickError
         With fewer than :data:`~napari_cryopick.model.likeness.MIN_CLICKS`
-        clicks inside the tomogram.
+        clicks.
     """
     from scipy.spatial import cKDTree
 
@@ -123,9 +125,7 @@ def more_like_these(
     profiles, _, centres = measure(
         tomogram, found, radius, False, like.recentre, like.polarity
     )
-    distance = np.sqrt(
-        np.mean((profiles[:, 0, None] - like.profiles[None]) ** 2, axis=-1)
-    ).min(axis=1)
+    distance = _rms(profiles[:, 0, None], like.profiles[None]).min(axis=1)
     score = AT_LIMIT ** (distance / like.limit)
     far, _ = cKDTree(pk.positions(clicks)).query(centres)
     order = np.argsort(-score, kind='stable')
@@ -173,7 +173,9 @@ def _blobs(tomogram, clicks, radius, polarity, settings) -> pd.DataFrame:
     )
     sigma = radius / np.asarray(tomogram.scales[level], float) / np.sqrt(3)
     points, values, clicked = _maxima(data, sigma, polarity, at)
-    floor = settings.floor * max(float(clicked.min()), 0.0)
+    clicked = clicked[np.isfinite(clicked)]  # not a click off the volume
+    weakest = float(clicked.min()) if clicked.size else 0.0
+    floor = settings.floor * max(weakest, 0.0)
     keep = np.flatnonzero(values >= floor)
     keep = keep[np.argsort(-values[keep], kind='stable')]
     keep = keep[: settings.candidates]
@@ -194,9 +196,10 @@ def _maxima(data, sigma, polarity, at):
 
     centre, spread = _stats(data)
     halo = int(np.ceil(4 * DOG_RATIO * sigma.max()))
-    window = 2 * np.maximum(1, np.round(0.5 * np.sqrt(3) * sigma)) + 1
+    window = 2 * np.maximum(1, np.round(0.5 * np.sqrt(3) * sigma)).astype(int)
+    window += 1
     rows, plane = data.shape[0], int(np.prod(data.shape[1:]))
-    per = max(1, BLOCK_VOXELS // plane - 2 * halo)
+    per = max(1, BLOCK_VOXELS // plane - 2 * halo)  # six such arrays live
     near = np.round(at).astype(int)
     clicked = np.full(len(at), -np.inf)
     points, values = [], []
