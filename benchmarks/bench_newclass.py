@@ -308,6 +308,18 @@ def review_round(args, project, truth, clicks, checkpoint, novel):
     return out, pred
 
 
+def jittered(clicks, sd, rng):
+    """Return ``clicks`` moved by a Gaussian error of ``sd`` Å per axis.
+
+    A hand clicks a slice a little off the particle's centre; the error
+    is drawn once per click, so the benchmark repeats.
+    """
+    moved = clicks.copy()
+    for axis in ('x', 'y', 'z'):
+        moved[axis] = moved[axis] + rng.normal(0.0, sd, len(moved))
+    return moved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work', type=Path, default=Path('/tmp/bench-nc'))
@@ -348,6 +360,12 @@ def main() -> None:
         help='"More like these" proposals of A reviewed before training',
     )
     parser.add_argument(
+        '--jitter',
+        type=float,
+        default=0.0,
+        help="SD (Å) of each click's error along each axis, as a hand makes",
+    )
+    parser.add_argument(
         '--extra', nargs='*', default=(), help='finetune options'
     )
     args = parser.parse_args()
@@ -375,11 +393,14 @@ def main() -> None:
         clicks = mine.iloc[
             rng.choice(len(mine), min(n, len(mine)), replace=False)
         ]
-        folder = args.work / f'clicks-{args.novel}-{n}'
+        tag = f'-jitter{args.jitter:g}' if args.jitter else ''
+        if args.jitter:
+            clicks = jittered(clicks, args.jitter, rng)
+        folder = args.work / f'clicks-{args.novel}-{n}{tag}'
         (path,) = write_picks_json(
             pk.normalize(clicks), folder, 'bench', str(n), overwrite=True
         )
-        out = args.work / f'{args.novel}-{n}.safetensors'
+        out = args.work / f'{args.novel}-{n}{tag}.safetensors'
         argv = ['finetune', '--tomogram', tomogram(project, RUNS[0])]
         if args.more_like:
             path, negatives = more_like(args, project, truth, clicks, novel)

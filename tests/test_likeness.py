@@ -144,7 +144,7 @@ def _recentring_error(tomogram, copies, radius, polarity=-1.0):
     moved = _moved(copies, 0.25 * radius)
     return {
         moves: np.median(
-            lk._rms(
+            lk.profile_distance(
                 profiles.profiles_at(
                     tomogram, moved, radius, False, moves, polarity
                 )[:, 0],

@@ -179,7 +179,7 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
     # which recentring needs.
     polarity = _polarity(_click_profiles(pairs, radius, 0, -1.0)[0])
     profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
-    distance = _rms(profiles[:, None], profiles[None])
+    distance = profile_distance(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
     spread = float(np.quantile(distance.min(axis=1), 0.9))
     return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
@@ -251,7 +251,9 @@ def check_and_centre(
             recentre=like.recentre,
             polarity=like.polarity,
         )
-        distance = _rms(found[:, :, None], like.profiles[None, None])
+        distance = profile_distance(
+            found[:, :, None], like.profiles[None, None]
+        )
         drop[rows] = distance.min(axis=(1, 2)) > like.limit
         middle = found[:, found.shape[1] // 2]  # the unshifted place
         drop[rows] |= like.below_gate(descriptors(middle, spreads))
@@ -303,5 +305,6 @@ def _polarity(profiles: np.ndarray) -> float:
     return -1.0 if np.median(contrast) < 0 else 1.0
 
 
-def _rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def profile_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the RMS difference of profiles ``a`` and ``b`` (last axis)."""
     return np.sqrt(np.mean((a - b) ** 2, axis=-1))

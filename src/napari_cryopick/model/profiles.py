@@ -105,7 +105,7 @@ def measure(
     level = level_for(tomogram, radius)
     data = tomogram.levels[level]
     voxel = np.asarray(tomogram.scales[level], float)
-    centre, spread = _stats(data)
+    centre, spread = level_stats(data)
     level0 = angstrom_xyz_to_voxel_zyx(
         table[['x', 'y', 'z']].to_numpy(float), tomogram.scales[0]
     )
@@ -224,8 +224,8 @@ def _blocks(data, centres: np.ndarray, reach: int):
             yield np.array(data[a:b], dtype=np.float32), a, inside
 
 
-def _stats(data) -> tuple[float, float]:
-    """(centre, spread) of a level from a strided sample."""
+def level_stats(data) -> tuple[float, float]:
+    """Return (centre, spread) of a stored level from a strided sample."""
     step = max(1, int(np.ceil(max(data.shape) / STATS_SAMPLE)))
     return robust_stats(data, step)
 

@@ -37,8 +37,12 @@ from napari_cryopick.coords import (
     voxel_zyx_to_angstrom_xyz,
 )
 from napari_cryopick.errors import CryopickError
-from napari_cryopick.model.likeness import MIN_CLICKS, _rms, learn_likeness
-from napari_cryopick.model.profiles import _stats, measure
+from napari_cryopick.model.likeness import (
+    MIN_CLICKS,
+    learn_likeness,
+    profile_distance,
+)
+from napari_cryopick.model.profiles import level_stats, measure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,7 +129,8 @@ def more_like_these(
     profiles, _, centres = measure(
         tomogram, found, radius, False, like.recentre, like.polarity
     )
-    distance = _rms(profiles[:, 0, None], like.profiles[None]).min(axis=1)
+    distance = profile_distance(profiles[:, 0, None], like.profiles[None])
+    distance = distance.min(axis=1)
     score = AT_LIMIT ** (distance / like.limit)
     far, _ = cKDTree(pk.positions(clicks)).query(centres)
     order = np.argsort(-score, kind='stable')
@@ -194,7 +199,7 @@ def _maxima(data, sigma, polarity, at):
     """
     from scipy import ndimage
 
-    centre, spread = _stats(data)
+    centre, spread = level_stats(data)
     halo = int(np.ceil(4 * DOG_RATIO * sigma.max()))
     window = 2 * np.maximum(1, np.round(0.5 * np.sqrt(3) * sigma)).astype(int)
     window += 1
