@@ -198,6 +198,34 @@ def test_the_check_moves_picks_to_their_particles_centres(tomograms):
     assert np.array_equal(pk.positions(same), pk.positions(apo))
 
 
+def test_clicks_off_centre_are_moved_to_their_particles(tomograms):
+    # A hand clicks a slice off the particle's centre (here 0.4 radius);
+    # training draws its positives where the clicks are.
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    tomo_b, truth_b = runs['TS_b']
+    copies_a, copies_b = _of(truth_a, NOVEL), _of(truth_b, NOVEL)
+    off_a = _moved(copies_a, 0.4 * radius)
+    off_b = _moved(copies_b, 0.4 * radius)
+    moved_a, empty, moved_b = lk.centre_clicks(
+        [(tomo_a, off_a), (tomo_b, off_b.iloc[:0]), (tomo_b, off_b)], radius
+    )
+    assert empty.empty
+    for moved, off, copies in (
+        (moved_a, off_a, copies_a),
+        (moved_b, off_b, copies_b),
+    ):
+        before = np.linalg.norm(
+            pk.positions(off) - pk.positions(copies), axis=1
+        )
+        after = np.linalg.norm(
+            pk.positions(moved) - pk.positions(copies), axis=1
+        )
+        assert np.median(after) < 0.5 * np.median(before), (before, after)
+        assert moved.index.equals(off.index)
+        assert (moved['particle_type'] == NOVEL).all()
+
+
 def test_white_particles_are_recentred_on_their_own_contrast(
     tomograms, tmp_path
 ):

@@ -103,6 +103,10 @@ class FinetuneSettings:
     sparse : SparseWeights
         Weights of the sparse-label loss (negatives, unlabelled space,
         keeping the other classes).
+    centre_clicks : bool
+        With incomplete labels, move the clicks of classes learnt from
+        clicks to their particle's centre of density before training (a
+        hand clicks off centre).
     """
 
     train: TrainConfig = field(
@@ -124,6 +128,7 @@ class FinetuneSettings:
     classes: tuple[str, ...] | None = None
     incomplete: bool = False
     sparse: SparseWeights = field(default_factory=SparseWeights)
+    centre_clicks: bool = True
 
 
 #: Training for a class learnt from clicks: fewer steps (a teacher pass

@@ -10,6 +10,9 @@ are checked first (:mod:`napari_cryopick.model.finetune_labels`); then:
 * with incomplete labels, the starting model's sure picks of the other
   classes are negatives of the labelled ones
   (:func:`~napari_cryopick.model.finetune_labels.confident_others`);
+* clicks of a class learnt from clicks move to their particle's centre
+  before the positives are drawn (:func:`~napari_cryopick.model.
+  likeness.centre_clicks`);
 * the loss marks clicks, known negatives and unlabelled space apart and
   keeps the unlabelled classes (:mod:`napari_cryopick.model.sparse`);
 * the threshold of a class labelled by clicks comes from the scores the
@@ -99,6 +102,9 @@ def finetune_sparse(
     tuned = add_classes(model, plan.new, origin)
     if tuned is model:
         tuned = copy.deepcopy(model)
+    clicked = runs  # as clicked: the likeness reads them there
+    if settings.incomplete and settings.centre_clicks:
+        runs = _centred(runs, tuned, plan)
     before = None
     if held_out:
         found = predict(model, held_out, 'scoring the starting model')
@@ -149,7 +155,7 @@ def finetune_sparse(
     result, save = train_and_save(
         tuned, samples, out, card, settings, predict, before, objective
     )
-    taught = _click_likeness(tuned, runs, plan, settings)
+    taught = _click_likeness(tuned, clicked, plan, settings)
     card['likeness'] = {**(card.get('likeness') or {}), **taught}
     tuned.card = ModelCard.from_dict(card)
     try:
@@ -187,6 +193,33 @@ def finetune_sparse(
     )
 
 
+def _taught_by_clicks(model, plan) -> list:
+    """Classes labelled by clicks: the new ones and those with a likeness."""
+    names = {c.name for c in plan.new} | set(model.card.likeness)
+    return [
+        c for c in model.classes if c.name in names and c.name in plan.labelled
+    ]
+
+
+def _centred(runs, model, plan) -> list:
+    """Return ``runs`` with the clicks of classes taught by clicks centred."""
+    from napari_cryopick.model.likeness import centre_clicks
+
+    picks = [run.picks.copy() for run in runs]
+    for cls in _taught_by_clicks(model, plan):
+        rows = [(p['particle_type'] == cls.name).to_numpy() for p in picks]
+        pairs = [
+            (r.tomogram, p[m])
+            for r, p, m in zip(runs, picks, rows, strict=True)
+        ]
+        moved = centre_clicks(pairs, cls.radius)
+        for table, mine, centred in zip(picks, rows, moved, strict=True):
+            table.loc[mine, ['x', 'y', 'z']] = centred[
+                ['x', 'y', 'z']
+            ].to_numpy()
+    return [replace(r, picks=p) for r, p in zip(runs, picks, strict=True)]
+
+
 def _click_likeness(model, runs, plan, settings) -> dict:
     """Return what the clicks of classes learnt from clicks look like.
 
@@ -198,11 +231,8 @@ def _click_likeness(model, runs, plan, settings) -> dict:
 
     if not settings.incomplete:
         return {}
-    names = {c.name for c in plan.new} | set(model.card.likeness)
     out = {}
-    for cls in model.classes:
-        if cls.name not in names or cls.name not in plan.labelled:
-            continue
+    for cls in _taught_by_clicks(model, plan):
         pairs = [
             (run.tomogram, run.picks[run.picks['particle_type'] == cls.name])
             for run in runs

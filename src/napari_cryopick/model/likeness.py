@@ -185,6 +185,42 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
     return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
 
 
+def centre_clicks(pairs, radius: float) -> list[pd.DataFrame]:
+    """Return each tomogram's clicks of one class moved to their centres.
+
+    A hand clicks a slice off the particle's centre, a little in the
+    plane and more across slices; training then draws its positives
+    there. Each click moves :data:`RECENTRE` times to the centre of mass
+    of its density, as picks do (the contrast sign read from the clicks
+    as they are).
+
+    Parameters
+    ----------
+    pairs : sequence of (Tomogram, DataFrame)
+        Each tomogram with its clicks of the class (Å).
+    radius : float
+        Class radius in Å.
+
+    Returns
+    -------
+    list of DataFrame
+        The clicks of each pair, in order, at their new centres.
+    """
+    present = [(tomogram, clicks) for tomogram, clicks in pairs if len(clicks)]
+    if not present:
+        return [clicks for _, clicks in pairs]
+    polarity = _polarity(_click_profiles(present, radius, 0, -1.0)[0])
+    out = []
+    for tomogram, clicks in pairs:
+        moved = clicks.copy()
+        if len(clicks):
+            moved[['x', 'y', 'z']] = measure(
+                tomogram, clicks, radius, False, RECENTRE, polarity
+            )[2]
+        out.append(moved)
+    return out
+
+
 def _click_profiles(pairs, radius, recentre, polarity):
     """(clicks, shells) profiles and spreads at the clicks (no search)."""
     found = [
