@@ -34,6 +34,9 @@ look most like the clicks, the simulated user accepts the true ones and
 marks the others "not this", and the first fine-tuning learns from the
 clicks and the accepted, with the rejected as negatives.
 
+``--jitter SD`` clicks as a hand does, off centre: each click moves by a
+Gaussian error of SD Å along each axis (drawn once, so runs repeat).
+
 Run: ``nice -n 19 python benchmarks/bench_newclass.py --work /tmp/bench-nc``
 """
 
