@@ -175,9 +175,7 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
     pairs = [(tomogram, clicks) for tomogram, clicks in pairs if len(clicks)]
     if sum(len(clicks) for _, clicks in pairs) < MIN_CLICKS:
         return None
-    # The clicks as they are tell which way the particles' contrast goes,
-    # which recentring needs.
-    polarity = _polarity(_click_profiles(pairs, radius, 0, -1.0)[0])
+    polarity = _clicks_polarity(pairs, radius)
     profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
     distance = profile_distance(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
@@ -209,7 +207,7 @@ def centre_clicks(pairs, radius: float) -> list[pd.DataFrame]:
     present = [(tomogram, clicks) for tomogram, clicks in pairs if len(clicks)]
     if not present:
         return [clicks for _, clicks in pairs]
-    polarity = _polarity(_click_profiles(present, radius, 0, -1.0)[0])
+    polarity = _clicks_polarity(present, radius)
     out = []
     for tomogram, clicks in pairs:
         moved = clicks.copy()
@@ -219,6 +217,14 @@ def centre_clicks(pairs, radius: float) -> list[pd.DataFrame]:
             )[2]
         out.append(moved)
     return out
+
+
+def _clicks_polarity(pairs, radius) -> float:
+    """Contrast sign of the clicks' particles, read where they were clicked.
+
+    Recentring needs it before it can move them; ``pairs`` hold clicks.
+    """
+    return _polarity(_click_profiles(pairs, radius, 0, -1.0)[0])
 
 
 def _click_profiles(pairs, radius, recentre, polarity):
