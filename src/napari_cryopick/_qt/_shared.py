@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QSize
@@ -33,6 +34,10 @@ class CryopickWidget(QWidget):
         # The warm-up froze the objects alive then (the window among
         # them): destroyed, the window must be collectable again.
         self.destroyed.connect(thaw)
+        self.destroyed.connect(_weak_call(self._detach))
+
+    def _detach(self) -> None:
+        """Let go of the viewer and the state, which outlive the widget."""
 
     def body(self) -> QVBoxLayout:
         """Return the layout to fill, inside a scroll area filling ``self``.
@@ -74,6 +79,27 @@ class _Scroll(QScrollArea):
         inner = self.widget().minimumSizeHint()
         bar = self.verticalScrollBar().sizeHint().width()
         return QSize(inner.width() + bar, min(inner.height(), MIN_HEIGHT))
+
+
+def _weak_call(method):
+    """Return a slot calling the bound ``method`` while its object lives.
+
+    A slot holding the widget itself (``lambda *_, w=self: ...``) forms
+    a reference cycle with it; when the garbage collector breaks the
+    cycle it empties the lambda first, and Qt then calls the emptied
+    lambda as the widget goes ("missing 1 required keyword-only
+    argument"). Held weakly there is no cycle; once the widget is
+    collected its psygnal and napari connections, weak too, are gone
+    with it, and nothing is left to detach.
+    """
+    weak = weakref.WeakMethod(method)
+
+    def call(*_) -> None:
+        bound = weak()
+        if bound is not None:
+            bound()
+
+    return call
 
 
 def shared_state(viewer: ViewerModel) -> ViewerState:

@@ -90,7 +90,6 @@ class PickWidget(CryopickWidget):
         self._refresh_images()
         if self.state.session is not None:
             self.sliders.set_session(self.state.session)
-        self.destroyed.connect(lambda *_, w=self: w._detach())
 
     def _detach(self) -> None:
         # The state and the viewer outlive this widget: let go of them.

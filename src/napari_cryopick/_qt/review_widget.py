@@ -78,7 +78,6 @@ class ReviewWidget(CryopickWidget):
         self.state.changed.connect(self._on_context)
         self.state.focused.connect(self._focused)
         self._follow(self.state.session)
-        self.destroyed.connect(lambda *_, w=self: w._detach())
 
     def _detach(self) -> None:
         self.state.changed.disconnect(self._on_context)

@@ -78,7 +78,6 @@ class ScoreWidget(CryopickWidget):
         viewer.layers.events.removed.connect(self._refresh_choices)
         self.live.scored.connect(self.show_result)
         self._refresh_choices()
-        self.destroyed.connect(lambda *_, w=self: w._detach())
 
     def _detach(self) -> None:
         self.viewer.layers.events.inserted.disconnect(self._refresh_choices)
