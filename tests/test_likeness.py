@@ -95,6 +95,19 @@ def test_the_clicks_profiles_keep_copies_and_reject_other_particles(
     assert dropped_ice.mean() >= 0.9
 
 
+def test_a_few_odd_clicks_do_not_widen_the_limit(tomograms):
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    clicks = _of(truth_a, NOVEL).iloc[:10]
+    clean = lk.learn_likeness([(tomo_a, clicks)], radius)
+    # Two slips of the hand: clicks on apo-ferritins, not on the protein.
+    slips = _as(_of(truth_a, 'apo-ferritin').iloc[:2], NOVEL)
+    odd = lk.learn_likeness(
+        [(tomo_a, pd.concat([clicks, slips], ignore_index=True))], radius
+    )
+    assert odd.limit <= 1.25 * clean.limit, (odd.limit, clean.limit)
+
+
 def test_other_classes_and_few_clicks_are_left_alone(tomograms):
     (runs, radius) = tomograms
     tomo_a, truth_a = runs['TS_a']
