@@ -49,10 +49,10 @@ if TYPE_CHECKING:
 
     from napari_cryopick.io.tomogram import Tomogram
 
-#: A pick is like the clicks within this many times their own spread
-#: (the median of the clicks' distances to their nearest other click; a
-#: median, since a few odd clicks (on a neighbour, half in the ice)
-#: widened the 90 % quantile used before: docs/benchmarks.md).
+#: A pick is like the clicks within this many times their own spread,
+#: the median of the clicks' distances to their nearest other click. A
+#: median: a few odd clicks (on a neighbour, half in the ice) set the 90 %
+#: quantile used before on their own (docs/benchmarks.md).
 SPREAD = 1.5
 #: Fewer clicks than this give no spread to measure: no check.
 MIN_CLICKS = 3
