@@ -156,14 +156,18 @@ def finetune_sparse(
         tuned, samples, out, card, settings, predict, before, objective
     )
     taught = _click_likeness(tuned, clicked, plan, settings)
-    card['likeness'] = {**(card.get('likeness') or {}), **taught}
-    tuned.card = ModelCard.from_dict(card)
     try:
-        tuning_found = predict(tuned, runs, 'tuning the thresholds')
+        raw = _unchecked(tuned, runs, predict, card, taught)
+        card['likeness'] = {**(card.get('likeness') or {}), **taught}
+        tuned.card = ModelCard.from_dict(card)
+        learnt = {name: tuned.card.likeness[name] for name in taught}
+        tuning_found = _checked(tuned, runs, raw, learnt)
         card['thresholds'] = _sparse_thresholds(
             tuned, runs, tuning_found, labelled, settings
         )
-        tuning_found = _learn_gates(tuned, runs, tuning_found, taught, card)
+        if learnt:
+            gated = _learn_gates(tuned, runs, raw, learnt, card)
+            tuning_found = _checked(tuned, runs, raw, gated)
         tuned.card = ModelCard.from_dict(card)
         after = None
         if held_out:
@@ -243,24 +247,61 @@ def _click_likeness(model, runs, plan, settings) -> dict:
     return out
 
 
-def _learn_gates(model, runs, found, taught, card) -> pd.DataFrame:
+def _unchecked(model, runs, predict, card, taught) -> list[pd.DataFrame]:
+    """``model``'s candidates on each run, those of ``taught`` unchecked.
+
+    The classes just taught are checked here, each run's candidates
+    against more than one likeness (:func:`_checked`); every other class
+    as ``predict`` would (``card``'s likeness). Sets ``model.card``.
+    """
+    others = {
+        name: like
+        for name, like in (card.get('likeness') or {}).items()
+        if name not in taught
+    }
+    model.card = ModelCard.from_dict({**card, 'likeness': others})
+    return [predict(model, [run], 'tuning the thresholds') for run in runs]
+
+
+def _checked(model, runs, raw, likeness) -> pd.DataFrame:
+    """Candidates ``raw`` (one table a run) checked against ``likeness``.
+
+    As :func:`~napari_cryopick.model.predict.predict_tomogram` checks
+    them: those unlike their clicks dropped, the others centred.
+    """
+    from napari_cryopick.model.likeness import check_and_centre
+
+    radii = {c.name: c.radius for c in model.classes}
+    tables = []
+    for run, table in zip(runs, raw, strict=True):
+        if likeness and len(table):
+            drop, table = check_and_centre(
+                table, run.tomogram, likeness, radii
+            )
+            table = table[~drop]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _learn_gates(model, runs, raw, learnt, card) -> dict:
     """Learn the second test of the classes just taught (into ``card``).
 
-    The thresholds of the classes that got one are relaxed
-    (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns
-    ``found`` without the candidates it drops, so the proposals shown
-    for review are those ``predict`` would keep.
+    It learns against the candidates a wider limit keeps
+    (:func:`~napari_cryopick.model.likeness.for_the_gate`). The
+    thresholds of the classes that got one are relaxed
+    (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns the
+    classes' likeness with their gates.
     """
     from napari_cryopick.model.gate import gate_learnt, relax_thresholds
+    from napari_cryopick.model.likeness import for_the_gate
 
-    likeness = {name: model.card.likeness[name] for name in taught}
-    if not likeness:
-        return found
+    wider = {name: for_the_gate(like) for name, like in learnt.items()}
+    found = _checked(model, runs, raw, wider)
     radii = {c.name: c.radius for c in model.classes}
-    gated, found = gate_learnt(likeness, runs, found, radii)
+    gated, _ = gate_learnt(learnt, runs, found, radii)
     card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
     card['thresholds'] = relax_thresholds(card['thresholds'], gated)
-    return found
+    return gated
 
 
 def _only(run: LabelledRun, names) -> LabelledRun:

@@ -37,7 +37,7 @@ albumin 0.482 -> 0.464.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,6 +54,12 @@ if TYPE_CHECKING:
 #: median: a few odd clicks (on a neighbour, half in the ice) set the 90 %
 #: quantile used before on their own (docs/benchmarks.md).
 SPREAD = 1.5
+#: The gate (:mod:`napari_cryopick.model.gate`) learns against what a
+#: wider limit keeps (:func:`for_the_gate`): this many times the 90 %
+#: quantile of the clicks' distances to their nearest other click (the
+#: limit before the median). Learnt on what :data:`SPREAD` keeps, it met
+#: fewer look-alikes and let more through (docs/benchmarks.md).
+GATE_SPREAD = 1.25
 #: Fewer clicks than this give no spread to measure: no check.
 MIN_CLICKS = 3
 #: Times a centre moves to its density's centre of mass (one move
@@ -180,10 +186,26 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
         return None
     polarity = _clicks_polarity(pairs, radius)
     profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
+    spread = float(np.median(_nearest_other(profiles)))
+    return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
+
+
+def for_the_gate(like: Likeness) -> Likeness:
+    """Return ``like`` with the wider limit its gate learns against.
+
+    :data:`GATE_SPREAD` times the 90 % quantile of the clicks' distances
+    to their nearest other click, never under ``like.limit``; no gate.
+    """
+    wider = GATE_SPREAD * np.quantile(_nearest_other(like.profiles), 0.9)
+    limit = max(like.limit, float(wider))
+    return replace(like, limit=limit, weights=None, gate=None)
+
+
+def _nearest_other(profiles: np.ndarray) -> np.ndarray:
+    """Each profile's distance to its nearest other one."""
     distance = profile_distance(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
-    spread = float(np.median(distance.min(axis=1)))
-    return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
+    return distance.min(axis=1)
 
 
 def centre_clicks(pairs, radius: float) -> list[pd.DataFrame]:
