@@ -106,6 +106,12 @@ def test_a_few_odd_clicks_do_not_widen_the_limit(tomograms):
         [(tomo_a, pd.concat([clicks, slips], ignore_index=True))], radius
     )
     assert odd.limit <= 1.25 * clean.limit, (odd.limit, clean.limit)
+    # The gate learns against what a wider limit keeps, one the slips do
+    # widen (the 90 % quantile); it is no check of its own.
+    wide = lk.for_the_gate(odd)
+    assert wide.limit > 1.25 * odd.limit, (wide.limit, odd.limit)
+    assert wide.gate is None
+    assert np.array_equal(wide.profiles, odd.profiles)
 
 
 def test_other_classes_and_few_clicks_are_left_alone(tomograms):

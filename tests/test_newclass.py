@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 torch = pytest.importorskip('torch')
@@ -40,6 +41,10 @@ from napari_cryopick.model.newclass import (  # noqa: E402
     SMALL_GRID_RADIUS,
     add_classes,
     small_class_caution,
+)
+from napari_cryopick.model.predict import (  # noqa: E402
+    PickSettings,
+    predict_tomogram,
 )
 from tests.conftest import TINY, novel_phantom, tiny_card  # noqa: E402
 
@@ -219,6 +224,16 @@ def test_a_tiny_run_learns_a_planted_shape_from_sparse_clicks(
     tuned = load_checkpoint(result.path)
     assert tuned.classes[-1].name == NOVEL
     assert tuned.classes[-1].metadata['origin']['labels'] == {NOVEL: 6}
+    # The proposals shown for review are the picks predict keeps there
+    # (the gate learnt on what a wider limit keeps; picks checked with
+    # the card's own limit).
+    assert NOVEL in tuned.card.likeness
+    kept = predict_tomogram(
+        run.tomogram, tuned, PickSettings(apply_thresholds=False)
+    )
+    pd.testing.assert_frame_equal(
+        result.found, kept, check_exact=False, rtol=1e-5
+    )
     # On the other tomogram, none of whose particles was clicked or
     # marked, the novel proteins stand out from the other particles and
     # from the rest of the volume.
