@@ -161,13 +161,14 @@ def finetune_sparse(
         card['likeness'] = {**(card.get('likeness') or {}), **taught}
         tuned.card = ModelCard.from_dict(card)
         learnt = {name: tuned.card.likeness[name] for name in taught}
-        tuning_found = _checked(tuned, runs, raw, learnt)
+        read = _measured(tuned, runs, raw, learnt)
+        tuning_found = _checked(tuned, runs, read, learnt)
         card['thresholds'] = _sparse_thresholds(
             tuned, runs, tuning_found, labelled, settings
         )
         if learnt:
-            gated = _learn_gates(tuned, runs, raw, learnt, card)
-            tuning_found = _checked(tuned, runs, raw, gated)
+            gated = _learn_gates(tuned, runs, read, learnt, card)
+            tuning_found = _checked(tuned, runs, read, gated)
         tuned.card = ModelCard.from_dict(card)
         after = None
         if held_out:
@@ -263,8 +264,24 @@ def _unchecked(model, runs, predict, card, taught) -> list[pd.DataFrame]:
     return [predict(model, [run], 'tuning the thresholds') for run in runs]
 
 
-def _checked(model, runs, raw, likeness) -> pd.DataFrame:
-    """Candidates ``raw`` (one table a run) checked against ``likeness``.
+def _measured(model, runs, raw, learnt) -> list:
+    """Each run's candidates with their reading against ``learnt``.
+
+    (table, :func:`~napari_cryopick.model.likeness.measure_picks`) pairs:
+    read once, checked against the clicks' limit, the wider one the gate
+    learns against, then with the gate (:func:`_checked`).
+    """
+    from napari_cryopick.model.likeness import measure_picks
+
+    radii = {c.name: c.radius for c in model.classes}
+    return [
+        (table, measure_picks(table, run.tomogram, learnt, radii))
+        for run, table in zip(runs, raw, strict=True)
+    ]
+
+
+def _checked(model, runs, read, likeness) -> pd.DataFrame:
+    """Candidates ``read`` (:func:`_measured`) checked against ``likeness``.
 
     As :func:`~napari_cryopick.model.predict.predict_tomogram` checks
     them: those unlike their clicks dropped, the others centred.
@@ -273,20 +290,21 @@ def _checked(model, runs, raw, likeness) -> pd.DataFrame:
 
     radii = {c.name: c.radius for c in model.classes}
     tables = []
-    for run, table in zip(runs, raw, strict=True):
+    for run, (table, measured) in zip(runs, read, strict=True):
         if likeness and len(table):
             drop, table = check_and_centre(
-                table, run.tomogram, likeness, radii
+                table, run.tomogram, likeness, radii, measured
             )
             table = table[~drop]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
-def _learn_gates(model, runs, raw, learnt, card) -> dict:
+def _learn_gates(model, runs, read, learnt, card) -> dict:
     """Learn the second test of the classes just taught (into ``card``).
 
-    It learns against the candidates a wider limit keeps
+    It learns against the candidates ``read`` (:func:`_measured`) a
+    wider limit keeps
     (:func:`~napari_cryopick.model.likeness.for_the_gate`). The
     thresholds of the classes that got one are relaxed
     (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns the
@@ -296,7 +314,7 @@ def _learn_gates(model, runs, raw, learnt, card) -> dict:
     from napari_cryopick.model.likeness import for_the_gate
 
     wider = {name: for_the_gate(like) for name, like in learnt.items()}
-    found = _checked(model, runs, raw, wider)
+    found = _checked(model, runs, read, wider)
     radii = {c.name: c.radius for c in model.classes}
     gated, _ = gate_learnt(learnt, runs, found, radii)
     card['likeness'].update({n: like.to_dict() for n, like in gated.items()})

@@ -7,8 +7,10 @@ many through: of the 444 false picks of a 120 Å protein the check kept
 on the benchmark, 429 lay away from every labelled particle.
 
 After fine-tuning, the tuned network's candidates on the labelled
-tomograms that lie farther than the class radius from every click are
-mostly such densities (the unclicked copies of the class are a minority
+tomograms that lie farther than the class radius from every click, of
+those a wider limit than the check's keeps
+(:func:`~napari_cryopick.model.likeness.for_the_gate`), are mostly such
+densities (the unclicked copies of the class are a minority
 among them), so they can stand for "not this" as they are
 (positive-unlabelled learning without weights). A Fisher discriminant
 between the clicks and them, on each density's rotational profile and

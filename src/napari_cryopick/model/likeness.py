@@ -38,7 +38,7 @@ albumin 0.482 -> 0.464.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -271,11 +271,64 @@ def unlike(table, tomogram, likeness, radii) -> np.ndarray:
     return check_and_centre(table, tomogram, likeness, radii)[0]
 
 
+class Measured(NamedTuple):
+    """One learnt class's picks as :func:`measure_picks` read them."""
+
+    #: Row numbers of the class's picks in the table.
+    rows: np.ndarray
+    #: Each pick's profile distance to its nearest click's.
+    distance: np.ndarray
+    #: Each pick's :func:`descriptors` at its centre.
+    seen: np.ndarray
+    #: (picks, 3) x, y, z in Å after the moves to the density's centre.
+    centres: np.ndarray
+
+
+def measure_picks(
+    table: pd.DataFrame,
+    tomogram: Tomogram,
+    likeness: dict[str, Likeness],
+    radii: dict[str, float],
+) -> dict[str, Measured]:
+    """Read the picks of learnt classes once, for any limit and gate.
+
+    Parameters are :func:`check_and_centre`'s. What is read depends on a
+    class's clicks (profiles, recentring, contrast sign), not on its
+    limit or gate, so one reading serves every check of those clicks.
+
+    Returns
+    -------
+    dict
+        :class:`Measured` by class name, for classes with picks.
+    """
+    out = {}
+    for name, like in likeness.items():
+        rows = np.flatnonzero((table['particle_type'] == name).to_numpy())
+        if not rows.size:
+            continue
+        found, spreads, centres = measure(
+            tomogram,
+            table.iloc[rows],
+            radii[name],
+            recentre=like.recentre,
+            polarity=like.polarity,
+        )
+        distance = profile_distance(
+            found[:, :, None], like.profiles[None, None]
+        ).min(axis=(1, 2))
+        middle = found[:, found.shape[1] // 2]  # the unshifted place
+        out[name] = Measured(
+            rows, distance, descriptors(middle, spreads), centres
+        )
+    return out
+
+
 def check_and_centre(
     table: pd.DataFrame,
     tomogram: Tomogram,
     likeness: dict[str, Likeness],
     radii: dict[str, float],
+    measured: dict[str, Measured] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Check picks of learnt classes and move them to their particle's centre.
 
@@ -297,6 +350,9 @@ def check_and_centre(
         are.
     radii : dict
         Class radius in Å by class name.
+    measured : dict, optional
+        :func:`measure_picks` of ``table`` for clicks of these profiles,
+        when already read (checks with other limits or gates).
 
     Returns
     -------
@@ -305,25 +361,16 @@ def check_and_centre(
     table : DataFrame
         ``table`` with the learnt classes' picks at their new centres.
     """
+    if measured is None:
+        measured = measure_picks(table, tomogram, likeness, radii)
     drop = np.zeros(len(table), bool)
     xyz = table[['x', 'y', 'z']].to_numpy(float).copy()
     for name, like in likeness.items():
-        rows = np.flatnonzero((table['particle_type'] == name).to_numpy())
-        if not rows.size:
+        if name not in measured:
             continue
-        found, spreads, centres = measure(
-            tomogram,
-            table.iloc[rows],
-            radii[name],
-            recentre=like.recentre,
-            polarity=like.polarity,
-        )
-        distance = profile_distance(
-            found[:, :, None], like.profiles[None, None]
-        )
-        drop[rows] = distance.min(axis=(1, 2)) > like.limit
-        middle = found[:, found.shape[1] // 2]  # the unshifted place
-        drop[rows] |= like.below_gate(descriptors(middle, spreads))
+        rows, distance, seen, centres = measured[name]
+        drop[rows] = distance > like.limit
+        drop[rows] |= like.below_gate(seen)
         if like.recentre:
             xyz[rows] = centres
             drop[rows] |= _duplicates(
