@@ -16,7 +16,7 @@ Then the gate is learnt again on tomogram A, as fine-tuning learns it,
 from the clicks the benchmark gave (``clicks-<model stem>``) and the
 class's unchecked candidates on A (``<model>.candidates-A.csv``):
 against the candidates the clicks' own limit keeps, and against those
-the wider limit of :func:`~napari_cryopick.model.likeness.for_the_gate`
+the wider limit of :func:`~napari_cryopick.model.gate.for_the_gate`
 keeps (what fine-tuning does). B is scored with each at the model's
 threshold.
 """
@@ -34,11 +34,10 @@ from napari_cryopick.io.sources import open_tomogram, read_picks
 from napari_cryopick.metric import best_thresholds, score_picks
 from napari_cryopick.model.checkpoint import load_checkpoint
 from napari_cryopick.model.finetune_labels import THRESHOLD_RANGE
-from napari_cryopick.model.gate import RELAX, gate_learnt
-from napari_cryopick.model.likeness import (
-    centre_clicks,
+from napari_cryopick.model.gate import RELAX, for_the_gate, gate_learnt
+from napari_cryopick.model.likeness import centre_clicks
+from napari_cryopick.model.likeness_check import (
     check_and_centre,
-    for_the_gate,
     measure_picks,
 )
 from napari_cryopick.model.predict import PickSettings, predict_tomogram

@@ -24,6 +24,7 @@ from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import open_tomogram
 from napari_cryopick.model import gate
 from napari_cryopick.model import likeness as lk
+from napari_cryopick.model import likeness_check as lc
 from napari_cryopick.model.checkpoint import ModelCard
 from tests.conftest import bare_params, tiny_card
 
@@ -104,7 +105,7 @@ def _learnt(cluttered):
     tomo_a, truth_a, found_a = runs['TS_a']
     clicks = pk.normalize(truth_a[truth_a['particle_type'] == NOVEL][:8])
     like = lk.learn_likeness([(tomo_a, clicks)], radius)
-    drop, found_a = lk.check_and_centre(
+    drop, found_a = lc.check_and_centre(
         found_a, tomo_a, {NOVEL: like}, {NOVEL: radius}
     )
     run = SimpleNamespace(tomogram=tomo_a, picks=clicks)
@@ -122,7 +123,7 @@ def test_the_gate_drops_clutter_the_profile_check_keeps(cluttered):
     tomo_b, truth_b, found_b = runs['TS_b']
     kept = {}
     for name, learnt in (('check', like), ('gate', gated)):
-        drop, moved = lk.check_and_centre(
+        drop, moved = lc.check_and_centre(
             found_b, tomo_b, {NOVEL: learnt}, {NOVEL: radius}
         )
         true = _true(truth_b, moved[~drop], radius)

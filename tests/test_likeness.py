@@ -18,8 +18,9 @@ from napari_cryopick.classes import CZII_VOXEL_SIZE
 from napari_cryopick.errors import CryopickError
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import open_tomogram
+from napari_cryopick.model import gate, profiles
 from napari_cryopick.model import likeness as lk
-from napari_cryopick.model import profiles
+from napari_cryopick.model import likeness_check as lc
 from napari_cryopick.model.checkpoint import ModelCard
 from tests.conftest import novel_phantom, tiny_card
 
@@ -72,7 +73,7 @@ def test_the_clicks_profiles_keep_copies_and_reject_other_particles(
         'ribosome': _of(truth_b, 'ribosome'),
     }
     dropped = {
-        kind: lk.unlike(
+        kind: lc.unlike(
             _as(table, NOVEL), tomo_b, {NOVEL: like}, {NOVEL: radius}
         )
         for kind, table in candidates.items()
@@ -88,7 +89,7 @@ def test_the_clicks_profiles_keep_copies_and_reject_other_particles(
     gap = np.linalg.norm(places[:, None] - far[None], axis=2).min(axis=1)
     ice = pd.DataFrame(places[gap > 2 * radius][:20], columns=['x', 'y', 'z'])
     ice['run'] = 'TS_b'
-    dropped_ice = lk.unlike(
+    dropped_ice = lc.unlike(
         _as(ice, NOVEL), tomo_b, {NOVEL: like}, {NOVEL: radius}
     )
     assert len(ice) >= 5
@@ -108,7 +109,7 @@ def test_a_few_odd_clicks_do_not_widen_the_limit(tomograms):
     assert odd.limit <= 1.25 * clean.limit, (odd.limit, clean.limit)
     # The gate learns against what a wider limit keeps, one the slips do
     # widen (the 90 % quantile); it is no check of its own.
-    wide = lk.for_the_gate(odd)
+    wide = gate.for_the_gate(odd)
     assert wide.limit > 1.25 * odd.limit, (wide.limit, odd.limit)
     assert wide.gate is None
     assert np.array_equal(wide.profiles, odd.profiles)
@@ -122,7 +123,7 @@ def test_other_classes_and_few_clicks_are_left_alone(tomograms):
     like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:6])], radius)
     # Ribosome picks are not the learnt class's: never dropped by it.
     ribosomes = pk.normalize(_of(truth_a, 'ribosome'))
-    kept = lk.unlike(ribosomes, tomo_a, {NOVEL: like}, {NOVEL: radius})
+    kept = lc.unlike(ribosomes, tomo_a, {NOVEL: like}, {NOVEL: radius})
     assert not kept.any()
 
 
@@ -196,7 +197,7 @@ def test_the_check_moves_picks_to_their_particles_centres(tomograms):
     # both are centred it is the same particle.
     twin = _moved(copies.iloc[:1], 0.35 * radius, seed=7).assign(score=0.5)
     table = pk.concat([moved, twin])
-    drop, centred = lk.check_and_centre(table, tomo_b, like, {NOVEL: radius})
+    drop, centred = lc.check_and_centre(table, tomo_b, like, {NOVEL: radius})
     assert drop[-1]
     assert drop[:-1].mean() <= 0.2
     error = np.linalg.norm(
@@ -207,13 +208,13 @@ def test_the_check_moves_picks_to_their_particles_centres(tomograms):
     size = np.asarray(tomo_b.shape)[::-1] * CZII_VOXEL_SIZE
     faces = copies.iloc[:3].copy()
     faces[['x', 'y', 'z']] = [[0.0, 0.0, 0.0], size - 1.0, [0.0, 900, 0.0]]
-    _, inside = lk.check_and_centre(faces, tomo_b, like, {NOVEL: radius})
+    _, inside = lc.check_and_centre(faces, tomo_b, like, {NOVEL: radius})
     where = pk.positions(inside)
     assert (where >= -0.5 * CZII_VOXEL_SIZE).all()
     assert (where <= size - 0.5 * CZII_VOXEL_SIZE).all()
     # Other classes' picks stay where they were.
     apo = _of(truth_b, 'apo-ferritin')
-    _, same = lk.check_and_centre(apo, tomo_b, like, {NOVEL: radius})
+    _, same = lc.check_and_centre(apo, tomo_b, like, {NOVEL: radius})
     assert np.array_equal(pk.positions(same), pk.positions(apo))
 
 
@@ -267,8 +268,8 @@ def test_white_particles_are_recentred_on_their_own_contrast(
     moved = _moved(_of(truth_b, NOVEL), 0.25 * radius)
     apo = _as(_of(truth_b, 'apo-ferritin'), NOVEL)
     liked = {NOVEL: like}
-    assert lk.unlike(moved, tomo_b, liked, {NOVEL: radius}).mean() <= 0.2
-    assert lk.unlike(apo, tomo_b, liked, {NOVEL: radius}).mean() >= 0.75
+    assert lc.unlike(moved, tomo_b, liked, {NOVEL: radius}).mean() <= 0.2
+    assert lc.unlike(apo, tomo_b, liked, {NOVEL: radius}).mean() >= 0.75
 
 
 def test_the_profile_level_follows_the_class_radius(tomograms):

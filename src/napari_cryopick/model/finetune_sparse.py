@@ -35,6 +35,13 @@ import pandas as pd
 
 from napari_cryopick import picks as pk
 from napari_cryopick.model.checkpoint import ModelCard
+from napari_cryopick.model.finetune_clicks import (
+    checked,
+    click_likeness,
+    learn_gates,
+    read_candidates,
+    with_centred_clicks,
+)
 from napari_cryopick.model.finetune_common import (
     FinetuneResult,
     LabelledRun,
@@ -104,7 +111,7 @@ def finetune_sparse(
         tuned = copy.deepcopy(model)
     clicked = runs  # as clicked: the likeness reads them there
     if settings.incomplete and settings.centre_clicks:
-        runs = _centred(runs, tuned, plan)
+        runs = with_centred_clicks(runs, tuned, plan)
     before = None
     if held_out:
         found = predict(model, held_out, 'scoring the starting model')
@@ -155,20 +162,21 @@ def finetune_sparse(
     result, save = train_and_save(
         tuned, samples, out, card, settings, predict, before, objective
     )
-    taught = _click_likeness(tuned, clicked, plan, settings)
+    taught = click_likeness(tuned, clicked, plan, settings)
     try:
-        raw = _unchecked(tuned, runs, predict, card, taught)
-        card['likeness'] = {**(card.get('likeness') or {}), **taught}
+        read = read_candidates(tuned, runs, predict, card, taught)
+        card['likeness'] = {
+            **(card.get('likeness') or {}),
+            **{name: like.to_dict() for name, like in taught.items()},
+        }
         tuned.card = ModelCard.from_dict(card)
-        learnt = {name: tuned.card.likeness[name] for name in taught}
-        read = _measured(tuned, runs, raw, learnt)
-        tuning_found = _checked(tuned, runs, read, learnt)
+        tuning_found = checked(tuned, read, taught)
         card['thresholds'] = _sparse_thresholds(
             tuned, runs, tuning_found, labelled, settings
         )
-        if learnt:
-            gated = _learn_gates(tuned, runs, read, learnt, card)
-            tuning_found = _checked(tuned, runs, read, gated)
+        if taught:
+            gated = learn_gates(tuned, runs, read, taught, card)
+            tuning_found = checked(tuned, read, gated)
         tuned.card = ModelCard.from_dict(card)
         after = None
         if held_out:
@@ -196,130 +204,6 @@ def finetune_sparse(
         worse,
         tuning_found,
     )
-
-
-def _taught_by_clicks(model, plan) -> list:
-    """Classes labelled by clicks: the new ones and those with a likeness."""
-    names = {c.name for c in plan.new} | set(model.card.likeness)
-    return [
-        c for c in model.classes if c.name in names and c.name in plan.labelled
-    ]
-
-
-def _centred(runs, model, plan) -> list:
-    """Return ``runs`` with the clicks of classes taught by clicks centred."""
-    from napari_cryopick.model.likeness import centre_clicks
-
-    picks = [run.picks.copy() for run in runs]
-    for cls in _taught_by_clicks(model, plan):
-        rows = [(p['particle_type'] == cls.name).to_numpy() for p in picks]
-        pairs = [
-            (r.tomogram, p[m])
-            for r, p, m in zip(runs, picks, rows, strict=True)
-        ]
-        moved = centre_clicks(pairs, cls.radius)
-        for table, mine, centred in zip(picks, rows, moved, strict=True):
-            table.loc[mine, ['x', 'y', 'z']] = centred[
-                ['x', 'y', 'z']
-            ].to_numpy()
-    return [replace(r, picks=p) for r, p in zip(runs, picks, strict=True)]
-
-
-def _click_likeness(model, runs, plan, settings) -> dict:
-    """Return what the clicks of classes learnt from clicks look like.
-
-    For the new classes, and the classes whose likeness the model
-    already holds (taught again from new clicks), when the labels are
-    clicks (``settings.incomplete``).
-    """
-    from napari_cryopick.model.likeness import learn_likeness
-
-    if not settings.incomplete:
-        return {}
-    out = {}
-    for cls in _taught_by_clicks(model, plan):
-        pairs = [
-            (run.tomogram, run.picks[run.picks['particle_type'] == cls.name])
-            for run in runs
-        ]
-        like = learn_likeness(pairs, cls.radius)
-        if like is not None:
-            out[cls.name] = like.to_dict()
-    return out
-
-
-def _unchecked(model, runs, predict, card, taught) -> list[pd.DataFrame]:
-    """``model``'s candidates on each run, those of ``taught`` unchecked.
-
-    The classes just taught are checked here, each run's candidates
-    against more than one likeness (:func:`_checked`); every other class
-    as ``predict`` would (``card``'s likeness). Sets ``model.card``.
-    """
-    others = {
-        name: like
-        for name, like in (card.get('likeness') or {}).items()
-        if name not in taught
-    }
-    model.card = ModelCard.from_dict({**card, 'likeness': others})
-    return [predict(model, [run], 'tuning the thresholds') for run in runs]
-
-
-def _measured(model, runs, raw, learnt) -> list:
-    """Each run's candidates with their reading against ``learnt``.
-
-    (table, :func:`~napari_cryopick.model.likeness.measure_picks`) pairs:
-    read once, checked against the clicks' limit, the wider one the gate
-    learns against, then with the gate (:func:`_checked`).
-    """
-    from napari_cryopick.model.likeness import measure_picks
-
-    radii = {c.name: c.radius for c in model.classes}
-    return [
-        (table, measure_picks(table, run.tomogram, learnt, radii))
-        for run, table in zip(runs, raw, strict=True)
-    ]
-
-
-def _checked(model, runs, read, likeness) -> pd.DataFrame:
-    """Candidates ``read`` (:func:`_measured`) checked against ``likeness``.
-
-    As :func:`~napari_cryopick.model.predict.predict_tomogram` checks
-    them: those unlike their clicks dropped, the others centred.
-    """
-    from napari_cryopick.model.likeness import check_and_centre
-
-    radii = {c.name: c.radius for c in model.classes}
-    tables = []
-    for run, (table, measured) in zip(runs, read, strict=True):
-        if likeness and len(table):
-            drop, table = check_and_centre(
-                table, run.tomogram, likeness, radii, measured
-            )
-            table = table[~drop]
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
-
-
-def _learn_gates(model, runs, read, learnt, card) -> dict:
-    """Learn the second test of the classes just taught (into ``card``).
-
-    It learns against the candidates ``read`` (:func:`_measured`) a
-    wider limit keeps
-    (:func:`~napari_cryopick.model.likeness.for_the_gate`). The
-    thresholds of the classes that got one are relaxed
-    (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns the
-    classes' likeness with their gates.
-    """
-    from napari_cryopick.model.gate import gate_learnt, relax_thresholds
-    from napari_cryopick.model.likeness import for_the_gate
-
-    wider = {name: for_the_gate(like) for name, like in learnt.items()}
-    found = _checked(model, runs, read, wider)
-    radii = {c.name: c.radius for c in model.classes}
-    gated, _ = gate_learnt(learnt, runs, found, radii)
-    card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
-    card['thresholds'] = relax_thresholds(card['thresholds'], gated)
-    return gated
 
 
 def _only(run: LabelledRun, names) -> LabelledRun:

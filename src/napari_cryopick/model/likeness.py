@@ -17,8 +17,8 @@ mass of the particle's density within the class radius: a network taught
 by 20 clicks places its peaks 16-31 Å (RMS, 3D) from the particle's
 centre, where the profile is blurred and no longer like the centred
 clicks'. The picks kept are written at those centres
-(:func:`check_and_centre`): 9-15 Å from the true centre instead of
-16-31 Å on the benchmark's clean phantoms.
+(:mod:`napari_cryopick.model.likeness_check`): 9-15 Å from the true
+centre instead of 16-31 Å on the benchmark's clean phantoms.
 
 Measured on the candidates of the benchmark's tuned models
 (``benchmarks/bench_newclass.py``, docs/benchmarks.md "New classes"):
@@ -37,8 +37,8 @@ albumin 0.482 -> 0.464.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,22 +47,11 @@ from napari_cryopick.model.profiles import SHELLS, measure
 if TYPE_CHECKING:
     import pandas as pd
 
-    from napari_cryopick.io.tomogram import Tomogram
-
 #: A pick is like the clicks within this many times their own spread,
 #: the median of the clicks' distances to their nearest other click. A
 #: median: a few odd clicks (on a neighbour, half in the ice) set the 90 %
 #: quantile used before on their own (docs/benchmarks.md).
 SPREAD = 1.5
-#: The gate (:mod:`napari_cryopick.model.gate`) learns against what a
-#: wider limit keeps (:func:`for_the_gate`): this many times the 90 %
-#: quantile of the clicks' distances to their nearest other click (the
-#: limit before the median). Against learning on what :data:`SPREAD`
-#: keeps, F4 on the benchmark's second tomogram: +0.001 to +0.014 on
-#: four of six proteins with 20 clicks (albumin -0.002), -0.026 and
-#: -0.005 with 10 and 50 clicks; the same mean over the eight
-#: (docs/benchmarks.md).
-GATE_SPREAD = 1.25
 #: Fewer clicks than this give no spread to measure: no check.
 MIN_CLICKS = 3
 #: Times a centre moves to its density's centre of mass (one move
@@ -189,22 +178,11 @@ def learn_likeness(pairs, radius: float) -> Likeness | None:
         return None
     polarity = _clicks_polarity(pairs, radius)
     profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
-    spread = float(np.median(_nearest_other(profiles)))
+    spread = float(np.median(nearest_other(profiles)))
     return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
 
 
-def for_the_gate(like: Likeness) -> Likeness:
-    """Return ``like`` with the wider limit its gate learns against.
-
-    :data:`GATE_SPREAD` times the 90 % quantile of the clicks' distances
-    to their nearest other click, never under ``like.limit``; no gate.
-    """
-    wider = GATE_SPREAD * np.quantile(_nearest_other(like.profiles), 0.9)
-    limit = max(like.limit, float(wider))
-    return replace(like, limit=limit, weights=None, gate=None)
-
-
-def _nearest_other(profiles: np.ndarray) -> np.ndarray:
+def nearest_other(profiles: np.ndarray) -> np.ndarray:
     """Each profile's distance to its nearest other one."""
     distance = profile_distance(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
@@ -263,140 +241,6 @@ def _click_profiles(pairs, radius, recentre, polarity):
     ]
     profiles = np.concatenate([p[:, 0] for p, _ in found])
     return profiles, np.concatenate([s for _, s in found])
-
-
-def unlike(table, tomogram, likeness, radii) -> np.ndarray:
-    """Return which picks do not look like their class's clicks.
-
-    :func:`check_and_centre`'s first value (same parameters): True for a
-    pick to drop, in the row order of ``table``.
-    """
-    return check_and_centre(table, tomogram, likeness, radii)[0]
-
-
-class Measured(NamedTuple):
-    """One learnt class's picks as :func:`measure_picks` read them."""
-
-    #: Row numbers of the class's picks in the table.
-    rows: np.ndarray
-    #: Each pick's profile distance to its nearest click's.
-    distance: np.ndarray
-    #: Each pick's :func:`descriptors` at its centre.
-    seen: np.ndarray
-    #: (picks, 3) x, y, z in Å after the moves to the density's centre.
-    centres: np.ndarray
-
-
-def measure_picks(
-    table: pd.DataFrame,
-    tomogram: Tomogram,
-    likeness: dict[str, Likeness],
-    radii: dict[str, float],
-) -> dict[str, Measured]:
-    """Read the picks of learnt classes once, for any limit and gate.
-
-    Parameters are :func:`check_and_centre`'s. What is read depends on a
-    class's clicks (profiles, recentring, contrast sign), not on its
-    limit or gate, so one reading serves every check of those clicks.
-
-    Returns
-    -------
-    dict
-        :class:`Measured` by class name, for classes with picks.
-    """
-    out = {}
-    for name, like in likeness.items():
-        rows = np.flatnonzero((table['particle_type'] == name).to_numpy())
-        if not rows.size:
-            continue
-        found, spreads, centres = measure(
-            tomogram,
-            table.iloc[rows],
-            radii[name],
-            recentre=like.recentre,
-            polarity=like.polarity,
-        )
-        distance = profile_distance(
-            found[:, :, None], like.profiles[None, None]
-        ).min(axis=(1, 2))
-        middle = found[:, found.shape[1] // 2]  # the unshifted place
-        out[name] = Measured(
-            rows, distance, descriptors(middle, spreads), centres
-        )
-    return out
-
-
-def check_and_centre(
-    table: pd.DataFrame,
-    tomogram: Tomogram,
-    likeness: dict[str, Likeness],
-    radii: dict[str, float],
-    measured: dict[str, Measured] | None = None,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Check picks of learnt classes and move them to their particle's centre.
-
-    A network taught by a few clicks places its peaks 16-31 Å from the
-    particle's centre (RMS, 3D); the centre of mass the check moves to
-    is 9-15 Å from it on the benchmark's clean phantoms (24 Å in real
-    noise, from 29), so the picks go there (never outside the volume).
-    Two moved picks of a class closer than its radius are one particle:
-    the lower score is dropped.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Picks of one tomogram.
-    tomogram : Tomogram
-        The tomogram.
-    likeness : dict
-        :class:`Likeness` by class name; other classes are left as they
-        are.
-    radii : dict
-        Class radius in Å by class name.
-    measured : dict, optional
-        :func:`measure_picks` of ``table`` for clicks of these profiles,
-        when already read (checks with other limits or gates).
-
-    Returns
-    -------
-    drop : ndarray of bool
-        True for a pick unlike the clicks, or a duplicate once moved.
-    table : DataFrame
-        ``table`` with the learnt classes' picks at their new centres.
-    """
-    if measured is None:
-        measured = measure_picks(table, tomogram, likeness, radii)
-    drop = np.zeros(len(table), bool)
-    xyz = table[['x', 'y', 'z']].to_numpy(float).copy()
-    for name, like in likeness.items():
-        if name not in measured:
-            continue
-        rows, distance, seen, centres = measured[name]
-        drop[rows] = distance > like.limit
-        drop[rows] |= like.below_gate(seen)
-        if like.recentre:
-            xyz[rows] = centres
-            drop[rows] |= _duplicates(
-                xyz[rows],
-                table['score'].to_numpy(float)[rows],
-                drop[rows],
-                radii[name],
-            )
-    moved = table.copy()
-    moved[['x', 'y', 'z']] = xyz
-    return drop, moved
-
-
-def _duplicates(xyz, scores, dropped, radius) -> np.ndarray:
-    """Kept picks within ``radius`` of a better kept one (bool by row)."""
-    from napari_cryopick.model.peaks import suppress_duplicates
-
-    rows = np.flatnonzero(~dropped)
-    rows = rows[np.argsort(-scores[rows], kind='stable')]
-    out = np.zeros(len(xyz), bool)
-    out[rows] = True
-    out[rows[suppress_duplicates(xyz[rows], radius)]] = False
-    return out
 
 
 def descriptors(profiles: np.ndarray, spreads: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from napari_cryopick.model.infer import (
     InferenceSettings,
     stream_probabilities,
 )
-from napari_cryopick.model.likeness import check_and_centre
+from napari_cryopick.model.likeness_check import check_and_centre
 from napari_cryopick.model.newclass import known_channels
 from napari_cryopick.model.peaks import PeakSettings, find_peaks
 from napari_cryopick.model.signal import SignalCheck, nothing_stands_out
