@@ -369,6 +369,11 @@ def main() -> None:
         help="SD (Å) of each click's error along each axis, as a hand makes",
     )
     parser.add_argument(
+        '--init',
+        default=None,
+        help='the model fine-tuning starts from (default: bundled; v2)',
+    )
+    parser.add_argument(
         '--extra', nargs='*', default=(), help='finetune options'
     )
     args = parser.parse_args()
@@ -380,9 +385,10 @@ def main() -> None:
     truth_b = truth[truth['run'] == RUNS[1]]
     novel = ParticleClass(name, 7, radius, 1.0)
     classes = (*CZII_CLASSES, novel)
-    base = args.work / f'pred-bundled-{args.novel}'
+    start = ('--model', args.init) if args.init else ()
+    base = args.work / f'pred-{args.init or "bundled"}-{args.novel}'
     if not base.exists():
-        cryopick('predict', tomogram(project, RUNS[1]), '--out', base)
+        cryopick('predict', tomogram(project, RUNS[1]), '--out', base, *start)
     before = scores(truth_b, read_picks(base), classes)
     print(
         f'bundled model on B: {name} F4 {before[0]:.3f}, CZII {before[1]:.4f}'
@@ -403,8 +409,11 @@ def main() -> None:
         (path,) = write_picks_json(
             pk.normalize(clicks), folder, 'bench', str(n), overwrite=True
         )
+        tag += f'-{args.init}' if args.init else ''
         out = args.work / f'{args.novel}-{n}{tag}.safetensors'
         argv = ['finetune', '--tomogram', tomogram(project, RUNS[0])]
+        if args.init:
+            argv += ['--init', args.init]
         if args.more_like:
             path, negatives = more_like(args, project, truth, clicks, novel)
             argv += ['--negatives', negatives]
