@@ -139,3 +139,16 @@ def test_missing_bundled_model_says_so(qtbot, sample_layers, monkeypatch):
     widget.checkpoint.setText('')
     assert widget.pick() is None
     assert 'bundled model' in widget.progress.status.text()
+
+
+def test_a_shipped_model_named_shows_its_classes(
+    qtbot, sample_layers, checkpoint
+):
+    from napari_cryopick.model.checkpoint import load_checkpoint
+
+    _, widget = _widget(qtbot, sample_layers, checkpoint)
+    widget.classes.set_classes(['stale'])
+    widget.checkpoint.setText('v2')
+    widget._refresh_classes()
+    v2 = [c.name for c in load_checkpoint('v2').classes]
+    assert list(widget.classes.boxes) == v2

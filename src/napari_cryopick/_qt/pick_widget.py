@@ -67,7 +67,7 @@ class PickWidget(CryopickWidget):
         self.inference = InferenceSettings(threads=worker_threads())
         self.image = QComboBox()
         self.checkpoint = QLineEdit()
-        self.checkpoint.setPlaceholderText('bundled model')
+        self.checkpoint.setPlaceholderText('bundled model (or v2, or a file)')
         self.browse = QPushButton('Browse...')
         self.browse.clicked.connect(self._browse)
         self.tta = QCheckBox('Test-time augmentation (slower)')
@@ -141,11 +141,12 @@ class PickWidget(CryopickWidget):
         """Show the classes of the chosen (or bundled) model's card."""
         from napari_cryopick.errors import CryopickError
         from napari_cryopick.model.checkpoint import (
-            bundled_checkpoint,
             read_card,
+            resolve_checkpoint,
         )
 
-        path = self.checkpoint.text().strip() or bundled_checkpoint()
+        # A shipped model's short name ("v2") is what Pick loads too.
+        path = resolve_checkpoint(self.checkpoint.text().strip() or None)
         try:
             card = read_card(path)
         except CryopickError:
