@@ -391,7 +391,8 @@ def main() -> None:
         cryopick('predict', tomogram(project, RUNS[1]), '--out', base, *start)
     before = scores(truth_b, read_picks(base), classes)
     print(
-        f'bundled model on B: {name} F4 {before[0]:.3f}, CZII {before[1]:.4f}'
+        f'{args.init or "bundled"} model on B: {name} F4 {before[0]:.3f}, '
+        f'CZII {before[1]:.4f}'
     )
     rows = []
     for n in args.clicks:

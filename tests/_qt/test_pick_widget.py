@@ -144,11 +144,11 @@ def test_missing_bundled_model_says_so(qtbot, sample_layers, monkeypatch):
 def test_a_shipped_model_named_shows_its_classes(
     qtbot, sample_layers, checkpoint
 ):
-    from napari_cryopick.model.checkpoint import load_checkpoint
+    from napari_cryopick.model.checkpoint import named_checkpoint, read_card
 
     _, widget = _widget(qtbot, sample_layers, checkpoint)
     widget.classes.set_classes(['stale'])
     widget.checkpoint.setText('v2')
     widget._refresh_classes()
-    v2 = [c.name for c in load_checkpoint('v2').classes]
+    v2 = [c.name for c in read_card(named_checkpoint('v2')).classes]
     assert list(widget.classes.boxes) == v2
