@@ -26,39 +26,34 @@ from pathlib import Path
 
 import numpy as np
 from bench_model import LOOKS as FIXED
+from bench_model import simulate_project
 from scipy import ndimage
 
 from napari_cryopick.io.sources import open_tomogram, read_picks
 from napari_cryopick.metric import score_picks
 from napari_cryopick.model import grid
 from napari_cryopick.model.checkpoint import load_checkpoint
-from napari_cryopick.model.predict import predict_tomogram
+from napari_cryopick.model.predict import model_grid, predict_tomogram
 from napari_cryopick.simulate import PhantomLook
-from napari_cryopick.simulate.project import (
-    SimulationSettings,
-    write_simulated_project,
-)
 
 SIGMAS = (0.0, 0.5, 0.7, 1.0, 1.4)
 NOISES = (0.35, 0.7, 1.0, 1.4, 2.0, 2.8)
 KINDS = ('crowded', 'noisy', 'wbp', 'cellular')
 
 
-class Filtered:
-    """The whole grid, low-passed by ``sigma`` grid voxels when read."""
+class LowPassed:
+    """Whole-grid reads low-passed by ``sigma`` grid voxels (0: none)."""
 
     sigma = 0.0
-    measured: dict = {}
 
     @classmethod
     def install(cls) -> None:
         def read_whole(reader):
             if reader.whole is None:
-                raw = reader.rows(0, reader.shape[0])
-                cls.measured = autocorrelation(raw)
+                whole = reader.rows(0, reader.shape[0])
                 if cls.sigma > 0:
-                    raw = ndimage.gaussian_filter(raw, cls.sigma)
-                reader.whole = raw.astype(np.float32)
+                    whole = ndimage.gaussian_filter(whole, cls.sigma)
+                reader.whole = whole
             return reader.whole
 
         grid.GridReader.read_whole = read_whole
@@ -92,21 +87,17 @@ def main() -> None:
     parser.add_argument('only', nargs='*', help='looks to measure (all)')
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    Filtered.install()
+    LowPassed.install()
     model = load_checkpoint()
     for index, (name, look) in enumerate(looks().items()):
         if args.only and name not in args.only:
             continue
-        root = args.work / name
-        if not (root / 'simulation.json').exists():
-            named = isinstance(look, str)
-            how = {'look_name': look} if named else {'look': look}
-            settings = SimulationSettings(runs=1, seed=95_000 + index, **how)
-            write_simulated_project(root, settings)
+        root = simulate_project(args.work / name, look, 1, 95_000 + index)
         truth = read_picks(root)
+        tomogram = open_tomogram(root, run=truth['run'].iloc[0])
+        measured = autocorrelation(model_grid(tomogram, model.voxel_size)[0])
         for sigma in SIGMAS:
-            Filtered.sigma = sigma
-            tomogram = open_tomogram(root, run=truth['run'].iloc[0])
+            LowPassed.sigma = sigma
             start = time.perf_counter()
             found = predict_tomogram(tomogram, model)
             row = {
@@ -115,7 +106,7 @@ def main() -> None:
                 'f4': round(score_picks(truth, found).score, 4),
                 'picks': len(found),
                 'seconds': round(time.perf_counter() - start, 1),
-                **Filtered.measured,
+                **measured,
             }
             print(json.dumps(row), flush=True)
             with open(args.work / 'results.jsonl', 'a') as out:
