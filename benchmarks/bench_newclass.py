@@ -9,7 +9,12 @@ CZII proteins and a novel one:
   from ``--shape-seed``), ``--diameter`` Å across;
 * ``--novel albumin``: human serum albumin, PDB 8VAF, the density map
   shipped with the simulator (PolNet, Apache-2.0), which the bundled
-  model met only as unlabelled clutter.
+  model met only as unlabelled clutter;
+* ``--novel-map MAP.mrc``: any density map (e.g. one computed from an
+  atomic model: PolNet's ``data/templates/mrcs_10A``, Apache-2.0, holds
+  the 20S proteasome 3J9I, p97 3CF3, RuBisCO 1BXN, the 26S proteasome
+  4CR2 and more), at its own voxel size; the class is named
+  ``pdb-<stem>``.
 
 N clicks (5, 10, 20, 50) of the novel class on tomogram A go through
 the command line as a user would give them::
@@ -82,7 +87,12 @@ RUNS = ('TS_nc_A', 'TS_nc_B')
 
 
 def novel_template(kind: str, diameter: float, seed: int, voxel: float):
-    """The novel protein's density template at the phantoms' voxel size."""
+    """The novel protein's density template at the phantoms' voxel size.
+
+    ``kind`` is ``pseudo``, ``albumin`` or the path of a density map.
+    """
+    if kind not in ('pseudo', 'albumin'):
+        return map_template(Path(kind), voxel)
     if kind == 'albumin':
         template = load_template('albumin', voxel)
         return template_from_density(
@@ -93,9 +103,34 @@ def novel_template(kind: str, diameter: float, seed: int, voxel: float):
     return template_from_density('novel', box, voxel)
 
 
+def map_template(path: Path, voxel: float):
+    """A density map as a template, its peak at 1, resampled to ``voxel``.
+
+    The shipped maps peak at 0.84-1.11 in the simulator's protein unit;
+    maps from elsewhere come in their own units (PolNet's newer maps at
+    about 230 of the shipped maps' raw unit), so the peak sets the scale.
+    """
+    import mrcfile
+
+    from napari_cryopick.simulate.templates import _resample
+
+    with mrcfile.open(path, permissive=True) as mrc:
+        density = np.clip(np.asarray(mrc.data, dtype=np.float32), 0, None)
+        size = float(mrc.voxel_size.x)
+    density, size = _resample(density / density.max(), size, voxel)
+    return template_from_density(class_name(path), density, size)
+
+
+def class_name(novel: str | Path) -> str:
+    """The class name the benchmark gives the novel protein."""
+    if novel in ('pseudo', 'albumin'):
+        return 'albumin' if novel == 'albumin' else 'novel'
+    return f'pdb-{Path(novel).stem.lower()}'
+
+
 def make_project(root: Path, args) -> tuple[Path, float, str]:
     """Write the two phantoms; return (project, class radius Å, name)."""
-    name = 'albumin' if args.novel == 'albumin' else 'novel'
+    name = class_name(args.novel)
     template = novel_template(
         args.novel, args.diameter, args.shape_seed, args.voxel_size
     )
@@ -329,6 +364,12 @@ def main() -> None:
     parser.add_argument(
         '--novel', choices=('pseudo', 'albumin'), default='pseudo'
     )
+    parser.add_argument(
+        '--novel-map',
+        type=Path,
+        default=None,
+        help='density map (MRC) of the novel protein, instead of --novel',
+    )
     parser.add_argument('--diameter', type=float, default=170.0)
     parser.add_argument(
         '--look',
@@ -377,16 +418,17 @@ def main() -> None:
         '--extra', nargs='*', default=(), help='finetune options'
     )
     args = parser.parse_args()
+    tag = args.novel
+    if args.novel_map:
+        args.novel, tag = str(args.novel_map), class_name(args.novel_map)
 
-    project, radius, name = make_project(
-        args.work / f'project-{args.novel}', args
-    )
+    project, radius, name = make_project(args.work / f'project-{tag}', args)
     truth = read_picks(project)
     truth_b = truth[truth['run'] == RUNS[1]]
     novel = ParticleClass(name, 7, radius, 1.0)
     classes = (*CZII_CLASSES, novel)
     start = ('--model', args.init) if args.init else ()
-    base = args.work / f'pred-{args.init or "bundled"}-{args.novel}'
+    base = args.work / f'pred-{args.init or "bundled"}-{tag}'
     if not base.exists():
         cryopick('predict', tomogram(project, RUNS[1]), '--out', base, *start)
     before = scores(truth_b, read_picks(base), classes)
@@ -403,15 +445,15 @@ def main() -> None:
         clicks = mine.iloc[
             rng.choice(len(mine), min(n, len(mine)), replace=False)
         ]
-        tag = f'-jitter{args.jitter:g}' if args.jitter else ''
+        label = f'-jitter{args.jitter:g}' if args.jitter else ''
         if args.jitter:
             clicks = jittered(clicks, args.jitter, rng)
-        folder = args.work / f'clicks-{args.novel}-{n}{tag}'
+        folder = args.work / f'clicks-{tag}-{n}{label}'
         (path,) = write_picks_json(
             pk.normalize(clicks), folder, 'bench', str(n), overwrite=True
         )
-        tag += f'-{args.init}' if args.init else ''
-        out = args.work / f'{args.novel}-{n}{tag}.safetensors'
+        label += f'-{args.init}' if args.init else ''
+        out = args.work / f'{tag}-{n}{label}.safetensors'
         argv = ['finetune', '--tomogram', tomogram(project, RUNS[0])]
         if args.init:
             argv += ['--init', args.init]
@@ -445,7 +487,7 @@ def main() -> None:
             )
     print(
         f'\n{date.today()} {platform.machine()} {os.cpu_count()} cores; '
-        f'{args.novel} radius {radius} Å, {len(mine)} on A'
+        f'{name} radius {radius} Å, {len(mine)} on A'
     )
     print(
         '| clicks on A | F4 of the new class on B | finetune time | '
