@@ -57,6 +57,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pandas as pd
 
@@ -80,6 +81,7 @@ from napari_cryopick.simulate.phantom import simulate_tomogram
 from napari_cryopick.simulate.project import SPACING_FOLDER
 from napari_cryopick.simulate.templates import (
     load_template,
+    resample_density,
     template_from_density,
 )
 
@@ -110,14 +112,10 @@ def map_template(path: Path, voxel: float):
     maps from elsewhere come in their own units (PolNet's newer maps at
     about 230 of the shipped maps' raw unit), so the peak sets the scale.
     """
-    import mrcfile
-
-    from napari_cryopick.simulate.templates import _resample
-
     with mrcfile.open(path, permissive=True) as mrc:
         density = np.clip(np.asarray(mrc.data, dtype=np.float32), 0, None)
         size = float(mrc.voxel_size.x)
-    density, size = _resample(density / density.max(), size, voxel)
+    density, size = resample_density(density / density.max(), size, voxel)
     return template_from_density(class_name(path), density, size)
 
 

@@ -170,8 +170,7 @@ def for_the_gate(like: Likeness) -> Likeness:
     :data:`GATE_SPREAD` times the 90 % quantile of the clicks' distances
     to their nearest other click, never under ``like.limit``; no gate.
     """
-    nearest = nearest_other(like.profiles, like.scale)
-    wider = GATE_SPREAD * np.quantile(nearest, 0.9)
+    wider = GATE_SPREAD * np.quantile(nearest_other(like.profiles), 0.9)
     limit = max(like.limit, float(wider))
     return replace(like, limit=limit, weights=None, gate=None)
 

@@ -9,9 +9,8 @@ stored level with voxels of at most a tenth of the class radius,
 normalised as the network's input is) is compared with the clicks'. A
 pick whose profile is farther from every click's than :data:`SPREAD`
 times the clicks' own spread (the median of each click's distance to its
-nearest other click) is not of the class; a click's profile may first be
-scaled within :data:`CONTRAST` to fit, as tomograms differ in contrast.
-The profiles and that limit go into the model card.
+nearest other click) is not of the class. The profiles and that limit go
+into the model card.
 
 Clicks and picks are first moved :data:`RECENTRE` times to the centre of
 mass of the particle's density within the class radius: a network taught
@@ -53,16 +52,6 @@ if TYPE_CHECKING:
 #: median: a few odd clicks (on a neighbour, half in the ice) set the 90 %
 #: quantile used before on their own (docs/benchmarks.md).
 SPREAD = 1.5
-#: A pick's profile is compared with a click's scaled by up to this
-#: factor either way (the least-squares scale, clipped): two tomograms of
-#: one sample differ in contrast after normalisation (noise, defocus,
-#: thickness), and a profile's height follows. On the benchmark's second
-#: tomogram the true copies of the 20S proteasome sat at a median 0.73 of
-#: the plain limit against 0.45 for the clicked tomogram's unclicked
-#: copies; with the scale, new-class F4 there 0.761 -> 0.891 (p97 0.795
-#: -> 0.884), the procedural proteins -0.011 to +0.023
-#: (docs/benchmarks.md, eighteenth session).
-CONTRAST = 1.5
 #: Fewer clicks than this give no spread to measure: no check.
 MIN_CLICKS = 3
 #: Times a centre moves to its density's centre of mass (one move
@@ -80,8 +69,8 @@ class Likeness:
         (clicks, shells) rotational averages of the normalised density
         at :data:`SHELLS` x the class radius.
     limit : float
-        Largest distance (:func:`profile_distance`) a pick's profile may
-        have from its nearest click's.
+        Largest distance (RMS over shells) a pick's profile may have
+        from its nearest click's.
     recentre : int
         Moves to the density's centre of mass before a profile is read
         (0 in cards written before recentring, which keep their check).
@@ -93,9 +82,6 @@ class Likeness:
         :func:`descriptors` weighted by
         ``weights`` sum to less than ``gate`` is not of the class. None
         until learnt (or in older cards): no second test.
-    scale : float
-        A click's profile is scaled by up to this factor either way to
-        fit a pick's (:data:`CONTRAST`; 1, plain RMS, in older cards).
     """
 
     profiles: np.ndarray
@@ -104,30 +90,11 @@ class Likeness:
     spreads: np.ndarray | None = None
     weights: np.ndarray | None = None
     gate: float | None = None
-    scale: float = 1.0
 
     @property
     def polarity(self) -> float:
         """-1 when the clicks' particles are darker than around them."""
         return _polarity(self.profiles)
-
-    def distance(self, profiles: np.ndarray) -> np.ndarray:
-        """Return each profile's distance to its nearest click's.
-
-        Parameters
-        ----------
-        profiles : ndarray
-            (..., shells) profiles of picks.
-
-        Returns
-        -------
-        ndarray
-            (...) distances (:func:`profile_distance` at ``scale``).
-        """
-        distance = profile_distance(
-            profiles[..., None, :], self.profiles, self.scale
-        )
-        return distance.min(axis=-1)
 
     def below_gate(self, found: np.ndarray) -> np.ndarray:
         """Return True for picks the second test drops (none without a gate).
@@ -148,7 +115,6 @@ class Likeness:
             'profiles': np.round(self.profiles, 4).tolist(),
             'limit': round(float(self.limit), 5),
             'recentre': self.recentre,
-            'scale': self.scale,
         }
         if self.spreads is not None:
             out['spreads'] = np.round(self.spreads, 4).tolist()
@@ -179,7 +145,6 @@ class Likeness:
             spreads,
             weights,
             None if gate is None or weights is None else float(gate),
-            float(entry.get('scale', 1.0)),
         )
 
 
@@ -193,9 +158,7 @@ def _optional(entry: dict, key: str, shape) -> np.ndarray | None:
     return value
 
 
-def learn_likeness(
-    pairs, radius: float, contrast: float = CONTRAST
-) -> Likeness | None:
+def learn_likeness(pairs, radius: float) -> Likeness | None:
     """Return the :class:`Likeness` of clicks of one class.
 
     Parameters
@@ -204,9 +167,6 @@ def learn_likeness(
         Each tomogram with its clicks of the class (Å).
     radius : float
         Class radius in Å.
-    contrast : float
-        The :attr:`Likeness.scale` to learn (1 for places in the clicks'
-        own tomogram only, whose contrast is the clicks').
 
     Returns
     -------
@@ -218,15 +178,13 @@ def learn_likeness(
         return None
     polarity = _clicks_polarity(pairs, radius)
     profiles, spreads = _click_profiles(pairs, radius, RECENTRE, polarity)
-    spread = float(np.median(nearest_other(profiles, contrast)))
-    return Likeness(
-        profiles, SPREAD * spread, RECENTRE, spreads, scale=contrast
-    )
+    spread = float(np.median(nearest_other(profiles)))
+    return Likeness(profiles, SPREAD * spread, RECENTRE, spreads)
 
 
-def nearest_other(profiles: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Each profile's distance to its nearest other one (at ``scale``)."""
-    distance = profile_distance(profiles[:, None], profiles[None], scale)
+def nearest_other(profiles: np.ndarray) -> np.ndarray:
+    """Each profile's distance to its nearest other one."""
+    distance = profile_distance(profiles[:, None], profiles[None])
     np.fill_diagonal(distance, np.inf)
     return distance.min(axis=1)
 
@@ -308,22 +266,6 @@ def _polarity(profiles: np.ndarray) -> float:
     return -1.0 if np.median(contrast) < 0 else 1.0
 
 
-def profile_distance(
-    a: np.ndarray, b: np.ndarray, scale: float = 1.0
-) -> np.ndarray:
-    """Return the RMS difference of profiles ``a`` and ``b`` (last axis).
-
-    ``b`` is first multiplied by the factor that fits it to ``a`` best
-    (least squares), kept within ``1 / scale`` to ``scale``: with
-    ``scale`` 1, the plain RMS difference. ``a`` and ``b`` broadcast;
-    only the result's shape is ever held in memory (thousands of picks
-    against dozens of clicks).
-    """
-    aa = np.einsum('...s,...s->...', a, a)
-    ab = np.einsum('...s,...s->...', a, b)
-    bb = np.einsum('...s,...s->...', b, b)
-    fit = 1.0
-    if scale != 1.0:
-        fit = np.clip(ab / np.maximum(bb, 1e-12), 1.0 / scale, scale)
-    square = aa - 2.0 * fit * ab + fit**2 * bb
-    return np.sqrt(np.maximum(square, 0.0) / a.shape[-1])
+def profile_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the RMS difference of profiles ``a`` and ``b`` (last axis)."""
+    return np.sqrt(np.mean((a - b) ** 2, axis=-1))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from napari_cryopick.model.likeness import descriptors
+from napari_cryopick.model.likeness import descriptors, profile_distance
 from napari_cryopick.model.profiles import measure
 
 if TYPE_CHECKING:
@@ -77,7 +77,9 @@ def measure_picks(
             recentre=like.recentre,
             polarity=like.polarity,
         )
-        distance = like.distance(found).min(axis=1)
+        distance = profile_distance(
+            found[:, :, None], like.profiles[None, None]
+        ).min(axis=(1, 2))
         middle = found[:, found.shape[1] // 2]  # the unshifted place
         out[name] = Measured(
             rows, distance, descriptors(middle, spreads), centres

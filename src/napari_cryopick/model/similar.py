@@ -40,6 +40,7 @@ from napari_cryopick.errors import CryopickError
 from napari_cryopick.model.likeness import (
     MIN_CLICKS,
     learn_likeness,
+    profile_distance,
 )
 from napari_cryopick.model.profiles import level_stats, measure
 
@@ -116,10 +117,7 @@ def more_like_these(
 
     from napari_cryopick.model.peaks import suppress_duplicates
 
-    # Proposals come from the clicks' own tomogram: one contrast, so the
-    # profiles are compared as they are (a fitted scale let other
-    # particles in among the first proposals).
-    like = learn_likeness([(tomogram, clicks)], radius, contrast=1.0)
+    like = learn_likeness([(tomogram, clicks)], radius)
     if like is None:
         raise CryopickError(
             f'{name}: more like these needs at least {MIN_CLICKS} clicks '
@@ -131,7 +129,8 @@ def more_like_these(
     profiles, _, centres = measure(
         tomogram, found, radius, False, like.recentre, like.polarity
     )
-    distance = like.distance(profiles[:, 0])
+    distance = profile_distance(profiles[:, 0, None], like.profiles[None])
+    distance = distance.min(axis=1)
     score = AT_LIMIT ** (distance / like.limit)
     far, _ = cKDTree(pk.positions(clicks)).query(centres)
     order = np.argsort(-score, kind='stable')

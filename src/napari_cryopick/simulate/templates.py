@@ -121,7 +121,9 @@ def load_template(name: str, voxel_size: float | None = None) -> Template:
         raise CryopickError(f'no template for {name!r}; known: {known}')
     density, own_size = _read_map(TEMPLATE_FILES[name])
     if voxel_size is not None:
-        density, own_size = _resample(density, own_size, float(voxel_size))
+        density, own_size = resample_density(
+            density, own_size, float(voxel_size)
+        )
     density = _crop(density)
     density.setflags(write=False)
     return Template(
@@ -149,9 +151,15 @@ def _read_map(filename: str) -> tuple[np.ndarray, float]:
     return density, float(size[0])
 
 
-def _resample(
+def resample_density(
     density: np.ndarray, size: float, target: float
 ) -> tuple[np.ndarray, float]:
+    """Return ``density`` (``size`` Å voxels) resampled near ``target`` Å.
+
+    Within 5 % of ``target`` it is returned as it is (the renderer scales
+    exactly); else blurred to the new Nyquist limit when coarser, zoomed
+    linearly and clipped at 0. The second value is the new voxel size.
+    """
     ratio = size / target
     if abs(ratio - 1.0) <= _RESAMPLE_TOLERANCE:
         return density, size
