@@ -57,7 +57,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 import pandas as pd
 
@@ -71,6 +70,7 @@ from napari_cryopick.io.copick_json import (
     write_kaggle_overlay,
     write_picks_json,
 )
+from napari_cryopick.io.mrc import read_mrc
 from napari_cryopick.io.ome_zarr_write import write_ome_zarr
 from napari_cryopick.io.sources import read_picks
 from napari_cryopick.metric import score_picks
@@ -88,50 +88,48 @@ from napari_cryopick.simulate.templates import (
 RUNS = ('TS_nc_A', 'TS_nc_B')
 
 
-def novel_template(kind: str, diameter: float, seed: int, voxel: float):
-    """The novel protein's density template at the phantoms' voxel size.
-
-    ``kind`` is ``pseudo``, ``albumin`` or the path of a density map.
-    """
-    if kind not in ('pseudo', 'albumin'):
-        return map_template(Path(kind), voxel)
-    if kind == 'albumin':
-        template = load_template('albumin', voxel)
+def novel_template(args):
+    """The novel protein's density template at the phantoms' voxel size."""
+    if args.novel_map:
+        return map_template(args.novel_map, args.voxel_size, class_name(args))
+    if args.novel == 'albumin':
+        template = load_template('albumin', args.voxel_size)
         return template_from_density(
             'albumin', template.density, template.voxel_size
         )
-    rng = np.random.default_rng(seed)
-    box = pseudo_protein(rng, diameter, voxel)
-    return template_from_density('novel', box, voxel)
+    rng = np.random.default_rng(args.shape_seed)
+    box = pseudo_protein(rng, args.diameter, args.voxel_size)
+    return template_from_density('novel', box, args.voxel_size)
 
 
-def map_template(path: Path, voxel: float):
+def map_template(path: Path, voxel: float, name: str):
     """A density map as a template, its peak at 1, resampled to ``voxel``.
 
     The shipped maps peak at 0.84-1.11 in the simulator's protein unit;
     maps from elsewhere come in their own units (PolNet's newer maps at
     about 230 of the shipped maps' raw unit), so the peak sets the scale.
+    Read as any MRC tomogram is (header voxel size, axis order checked).
     """
-    with mrcfile.open(path, permissive=True) as mrc:
-        density = np.clip(np.asarray(mrc.data, dtype=np.float32), 0, None)
-        size = float(mrc.voxel_size.x)
-    density, size = resample_density(density / density.max(), size, voxel)
-    return template_from_density(class_name(path), density, size)
+    tomogram = read_mrc(path)
+    size = tomogram.scales[0]
+    if not np.allclose(size, size[0]):
+        raise SystemExit(f'{path}: voxel size {size} is not cubic')
+    density = np.clip(np.asarray(tomogram.levels[0], np.float32), 0, None)
+    density, step = resample_density(density / density.max(), size[0], voxel)
+    return template_from_density(name, density, step)
 
 
-def class_name(novel: str | Path) -> str:
+def class_name(args) -> str:
     """The class name the benchmark gives the novel protein."""
-    if novel in ('pseudo', 'albumin'):
-        return 'albumin' if novel == 'albumin' else 'novel'
-    return f'pdb-{Path(novel).stem.lower()}'
+    if args.novel_map:
+        return f'pdb-{args.novel_map.stem.lower()}'
+    return 'albumin' if args.novel == 'albumin' else 'novel'
 
 
 def make_project(root: Path, args) -> tuple[Path, float, str]:
     """Write the two phantoms; return (project, class radius Å, name)."""
-    name = class_name(args.novel)
-    template = novel_template(
-        args.novel, args.diameter, args.shape_seed, args.voxel_size
-    )
+    name = class_name(args)
+    template = novel_template(args)
     radius = round(template.radius, 1)
     if (root / 'done.json').exists():
         return root, radius, name
@@ -416,9 +414,9 @@ def main() -> None:
         '--extra', nargs='*', default=(), help='finetune options'
     )
     args = parser.parse_args()
-    tag = args.novel
-    if args.novel_map:
-        args.novel, tag = str(args.novel_map), class_name(args.novel_map)
+    # Output folders are named as before for the procedural protein and
+    # albumin, by class name for a map.
+    tag = class_name(args) if args.novel_map else args.novel
 
     project, radius, name = make_project(args.work / f'project-{tag}', args)
     truth = read_picks(project)
