@@ -35,7 +35,11 @@ from napari_cryopick.metric import best_thresholds, score_picks
 from napari_cryopick.model.checkpoint import load_checkpoint
 from napari_cryopick.model.finetune_labels import THRESHOLD_RANGE
 from napari_cryopick.model.gate import RELAX, for_the_gate, gate_learnt
-from napari_cryopick.model.likeness import centre_clicks
+from napari_cryopick.model.likeness import (
+    across_tomograms,
+    centre_clicks,
+    in_clicked_tomograms,
+)
 from napari_cryopick.model.likeness_check import (
     check_and_centre,
     measure_picks,
@@ -114,7 +118,10 @@ def relearnt(args, model, cls, project, truth, on_b) -> None:
     clicks = read_picks(next(folder.rglob('*.json')))
     clicks = centre_clicks([(tomogram, clicks)], cls.radius)[0]
     run = SimpleNamespace(tomogram=tomogram, picks=clicks)
+    # The check as fine-tuning learns the gate with it, in the clicked
+    # tomogram; B is checked as the card checks it, across tomograms.
     own = replace(model.card.likeness[name], weights=None, gate=None)
+    own = in_clicked_tomograms(own)
     read_a = measure_picks(found, tomogram, {name: own}, radii)
     tomogram_b, found_b = on_b
     read_b = measure_picks(found_b, tomogram_b, {name: own}, radii)
@@ -127,6 +134,8 @@ def relearnt(args, model, cls, project, truth, on_b) -> None:
             found, tomogram, {name: limit}, radii, read_a
         )
         gated, _ = gate_learnt({name: own}, [run], moved[~drop], radii)
+        if model.card.likeness[name].scale != 1.0:
+            gated = {name: across_tomograms(gated[name])}
         drop, moved = check_and_centre(
             found_b, tomogram_b, gated, radii, read_b
         )

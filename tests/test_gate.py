@@ -154,6 +154,21 @@ def test_the_gate_filters_the_candidates_it_learnt_from(cluttered):
     pd.testing.assert_frame_equal(through, others.reset_index(drop=True))
 
 
+def test_the_gate_learns_with_the_clicked_tomograms_check(cluttered):
+    # The card's check forgives another tomogram's contrast; in the
+    # clicked tomogram, where the gate learns, the contrast is the
+    # clicks' and the plain check chooses what it learns against.
+    like, _, _, _ = _learnt(cluttered)
+    across = lk.across_tomograms(like)
+    assert across.scale == lk.CONTRAST
+    assert across.limit != like.limit
+    assert lk.in_clicked_tomograms(across).limit == pytest.approx(like.limit)
+    assert lk.in_clicked_tomograms(like) is like
+    plain, wide = gate.for_the_gate(like), gate.for_the_gate(across)
+    assert (plain.limit, plain.scale) == (wide.limit, wide.scale)
+    assert plain.scale == 1.0
+
+
 def test_no_gate_without_spreads_or_enough_others(cluttered):
     like, _, _, _ = _learnt(cluttered)
     few = np.zeros((gate.MIN_OTHERS - 1, 2 * len(like.profiles[0])))

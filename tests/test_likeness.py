@@ -115,6 +115,56 @@ def test_a_few_odd_clicks_do_not_widen_the_limit(tomograms):
     assert np.array_equal(wide.profiles, odd.profiles)
 
 
+def test_copies_in_a_fainter_tomogram_still_look_like_the_clicks(
+    tomograms, tmp_path
+):
+    # Two tomograms of one sample differ in contrast (noise, defocus,
+    # thickness): after normalisation the same particle's profile is
+    # lower in a noisier one. Here B gets noise of 1.5 times its own
+    # spread.
+    (runs, radius) = tomograms
+    tomo_a, truth_a = runs['TS_a']
+    tomo_b, truth_b = runs['TS_b']
+    volume = np.asarray(tomo_b.levels[0][:], np.float32)
+    spread = 1.5 * volume.std()
+    noise = np.random.default_rng(5).normal(0, spread, volume.shape)
+    volume += noise.astype(np.float32)
+    write_ome_zarr(tmp_path / 'TS_b.zarr', volume, CZII_VOXEL_SIZE)
+    faint = open_tomogram(tmp_path / 'TS_b.zarr')
+    clicks = [(tomo_a, _of(truth_a, NOVEL).iloc[:8])]
+    copies = _as(_of(truth_b, NOVEL), NOVEL)
+    others = _as(
+        pd.concat([_of(truth_b, 'ribosome'), _of(truth_b, 'apo-ferritin')]),
+        NOVEL,
+    )
+    plain = lk.learn_likeness(clicks, radius)
+    wide = lk.across_tomograms(plain)
+    assert (plain.scale, wide.scale) == (1.0, lk.CONTRAST)
+    assert lk.across_tomograms(wide) is wide
+    dropped = {}
+    for like in (plain, wide):
+        dropped[like.scale] = [
+            lc.unlike(table, faint, {NOVEL: like}, {NOVEL: radius}).mean()
+            for table in (copies, others)
+        ]
+    assert dropped[1.0][0] >= 0.5, dropped
+    assert dropped[lk.CONTRAST][0] <= 0.2, dropped
+    assert dropped[lk.CONTRAST][1] == 1.0, dropped
+
+
+def test_the_profile_distance_forgives_a_scale_within_its_bound():
+    click = np.linspace(-1.0, 0.2, len(profiles.SHELLS))
+    picks = np.stack([click, 1.4 * click, 0.7 * click, 2.0 * click])
+    plain = lk.profile_distance(picks, click)
+    assert plain[0] == 0
+    assert np.all(plain[1:] > 0)
+    fitted = lk.profile_distance(picks, click, 1.5)
+    assert np.allclose(fitted[:3], 0, atol=1e-7)
+    # Past the bound the rest of the difference counts.
+    expected = lk.profile_distance(picks[3], 1.5 * click)
+    assert fitted[3] == pytest.approx(expected)
+
+
 def test_other_classes_and_few_clicks_are_left_alone(tomograms):
     (runs, radius) = tomograms
     tomo_a, truth_a = runs['TS_a']
@@ -131,15 +181,20 @@ def test_likeness_goes_through_the_model_card(tomograms):
     (runs, radius) = tomograms
     tomo_a, truth_a = runs['TS_a']
     like = lk.learn_likeness([(tomo_a, _of(truth_a, NOVEL).iloc[:5])], radius)
+    like = lk.across_tomograms(like)
     card = tiny_card()
     card['likeness'] = {NOVEL: like.to_dict()}
     read = ModelCard.from_dict(json.loads(json.dumps(card)))
     assert np.allclose(read.likeness[NOVEL].profiles, like.profiles, atol=1e-4)
     assert read.likeness[NOVEL].limit == pytest.approx(like.limit, abs=1e-5)
     assert read.likeness[NOVEL].recentre == like.recentre == lk.RECENTRE
-    # A card written before recentring keeps the check it was made with.
+    assert read.likeness[NOVEL].scale == like.scale == lk.CONTRAST
+    # A card written before recentring (or before the fitted scale)
+    # keeps the check it was made with.
     del card['likeness'][NOVEL]['recentre']
-    assert ModelCard.from_dict(card).likeness[NOVEL].recentre == 0
+    del card['likeness'][NOVEL]['scale']
+    old = ModelCard.from_dict(card).likeness[NOVEL]
+    assert (old.recentre, old.scale) == (0, 1.0)
     card['likeness'][NOVEL]['profiles'] = [[0.0, 1.0]]
     with pytest.raises(CryopickError, match='malformed model card') as err:
         ModelCard.from_dict(card, 'bad.safetensors')

@@ -37,6 +37,7 @@ from napari_cryopick.model.finetune import (  # noqa: E402
     LabelledRun,
     finetune,
 )
+from napari_cryopick.model.likeness import CONTRAST  # noqa: E402
 from napari_cryopick.model.newclass import (  # noqa: E402
     SMALL_GRID_RADIUS,
     add_classes,
@@ -228,6 +229,8 @@ def test_a_tiny_run_learns_a_planted_shape_from_sparse_clicks(
     # (the gate learnt on what a wider limit keeps; picks checked with
     # the card's own limit).
     assert NOVEL in tuned.card.likeness
+    # The card checks other tomograms, forgiving their contrast.
+    assert tuned.card.likeness[NOVEL].scale == CONTRAST
     kept = predict_tomogram(
         run.tomogram, tuned, PickSettings(apply_thresholds=False)
     )

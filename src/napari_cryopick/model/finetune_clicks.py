@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from napari_cryopick.model.checkpoint import ModelCard
-from napari_cryopick.model.likeness import Likeness
+from napari_cryopick.model.likeness import Likeness, across_tomograms
 
 if TYPE_CHECKING:
     from napari_cryopick.model.finetune_common import LabelledRun
@@ -151,7 +151,10 @@ def learn_gates(model, runs, read, taught, card) -> dict[str, Likeness]:
     (:func:`~napari_cryopick.model.gate.for_the_gate`). The thresholds of
     the classes that got one are relaxed
     (:func:`~napari_cryopick.model.gate.relax_thresholds`). Returns the
-    classes' likeness with their gates.
+    classes' likeness with their gates, as the card holds it: learnt in
+    the clicks' own tomograms, where their contrast is the clicks', it
+    checks any tomogram
+    (:func:`~napari_cryopick.model.likeness.across_tomograms`).
     """
     from napari_cryopick.model.gate import (
         for_the_gate,
@@ -162,6 +165,8 @@ def learn_gates(model, runs, read, taught, card) -> dict[str, Likeness]:
     wider = {name: for_the_gate(like) for name, like in taught.items()}
     found = checked(model, read, wider)
     gated, _ = gate_learnt(taught, runs, found, _radii(model))
+    # Learnt in the clicks' own tomograms; the card's check is for any.
+    gated = {name: across_tomograms(like) for name, like in gated.items()}
     card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
     card['thresholds'] = relax_thresholds(card['thresholds'], gated)
     return gated

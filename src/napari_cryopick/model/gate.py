@@ -35,7 +35,11 @@ import numpy as np
 
 from napari_cryopick import picks as pk
 from napari_cryopick.model.finetune_labels import THRESHOLD_RANGE
-from napari_cryopick.model.likeness import descriptors, nearest_other
+from napari_cryopick.model.likeness import (
+    descriptors,
+    in_clicked_tomograms,
+    nearest_other,
+)
 from napari_cryopick.model.profiles import measure
 
 if TYPE_CHECKING:
@@ -168,8 +172,12 @@ def for_the_gate(like: Likeness) -> Likeness:
     """Return ``like`` with the wider limit its gate learns against.
 
     :data:`GATE_SPREAD` times the 90 % quantile of the clicks' distances
-    to their nearest other click, never under ``like.limit``; no gate.
+    to their nearest other click, never under the clicks' own limit; no
+    gate. For the clicked tomograms, where the gate learns: their
+    contrast is the clicks'
+    (:func:`~napari_cryopick.model.likeness.in_clicked_tomograms`).
     """
+    like = in_clicked_tomograms(like)
     wider = GATE_SPREAD * np.quantile(nearest_other(like.profiles), 0.9)
     limit = max(like.limit, float(wider))
     return replace(like, limit=limit, weights=None, gate=None)

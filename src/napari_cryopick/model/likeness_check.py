@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from napari_cryopick.model.likeness import descriptors, profile_distance
+from napari_cryopick.model.likeness import descriptors
 from napari_cryopick.model.profiles import measure
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ class Measured(NamedTuple):
 
     #: Row numbers of the class's picks in the table.
     rows: np.ndarray
-    #: Each pick's profile distance to its nearest click's.
-    distance: np.ndarray
+    #: (picks, places, shells) profiles around each pick
+    #: (:func:`~napari_cryopick.model.profiles.measure`).
+    profiles: np.ndarray
     #: Each pick's profile and spreads at its centre
     #: (:func:`~napari_cryopick.model.likeness.descriptors`).
     seen: np.ndarray
@@ -57,8 +58,8 @@ def measure_picks(
     """Read the picks of learnt classes once, for any limit and gate.
 
     Parameters are :func:`check_and_centre`'s. What is read depends on a
-    class's clicks (profiles, recentring, contrast sign), not on its
-    limit or gate, so one reading serves every check of those clicks.
+    class's clicks (recentring, contrast sign), not on its limit, scale
+    or gate, so one reading serves every check of those clicks.
 
     Returns
     -------
@@ -77,12 +78,9 @@ def measure_picks(
             recentre=like.recentre,
             polarity=like.polarity,
         )
-        distance = profile_distance(
-            found[:, :, None], like.profiles[None, None]
-        ).min(axis=(1, 2))
         middle = found[:, found.shape[1] // 2]  # the unshifted place
         out[name] = Measured(
-            rows, distance, descriptors(middle, spreads), centres
+            rows, found, descriptors(middle, spreads), centres
         )
     return out
 
@@ -132,8 +130,8 @@ def check_and_centre(
     for name, like in likeness.items():
         if name not in measured:
             continue
-        rows, distance, seen, centres = measured[name]
-        drop[rows] = distance > like.limit
+        rows, profiles, seen, centres = measured[name]
+        drop[rows] = like.distance(profiles).min(axis=1) > like.limit
         drop[rows] |= like.below_gate(seen)
         if like.recentre:
             xyz[rows] = centres
