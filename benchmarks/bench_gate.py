@@ -36,7 +36,6 @@ from napari_cryopick.model.checkpoint import load_checkpoint
 from napari_cryopick.model.finetune_labels import THRESHOLD_RANGE
 from napari_cryopick.model.gate import RELAX, for_the_gate, gate_learnt
 from napari_cryopick.model.likeness import (
-    across_tomograms,
     centre_clicks,
     in_clicked_tomograms,
 )
@@ -119,7 +118,7 @@ def relearnt(args, model, cls, project, truth, on_b) -> None:
     clicks = centre_clicks([(tomogram, clicks)], cls.radius)[0]
     run = SimpleNamespace(tomogram=tomogram, picks=clicks)
     # The check as fine-tuning learns the gate with it, in the clicked
-    # tomogram; B is checked as the card checks it, across tomograms.
+    # tomogram.
     own = replace(model.card.likeness[name], weights=None, gate=None)
     own = in_clicked_tomograms(own)
     read_a = measure_picks(found, tomogram, {name: own}, radii)
@@ -134,8 +133,9 @@ def relearnt(args, model, cls, project, truth, on_b) -> None:
             found, tomogram, {name: limit}, radii, read_a
         )
         gated, _ = gate_learnt({name: own}, [run], moved[~drop], radii)
-        if model.card.likeness[name].scale != 1.0:
-            gated = {name: across_tomograms(gated[name])}
+        # B checked at the card's scale (1 in cards written before it).
+        scale = model.card.likeness[name].scale
+        gated = {name: replace(gated[name], scale=scale)}
         drop, moved = check_and_centre(
             found_b, tomogram_b, gated, radii, read_b
         )

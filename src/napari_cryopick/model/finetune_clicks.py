@@ -165,11 +165,24 @@ def learn_gates(model, runs, read, taught, card) -> dict[str, Likeness]:
     wider = {name: for_the_gate(like) for name, like in taught.items()}
     found = checked(model, read, wider)
     gated, _ = gate_learnt(taught, runs, found, _radii(model))
-    # Learnt in the clicks' own tomograms; the card's check is for any.
-    gated = {name: across_tomograms(like) for name, like in gated.items()}
-    card['likeness'].update({n: like.to_dict() for n, like in gated.items()})
     card['thresholds'] = relax_thresholds(card['thresholds'], gated)
-    return gated
+    return into_card(card, gated)
+
+
+def into_card(card: dict, likeness: dict[str, Likeness]) -> dict:
+    """Write ``likeness`` into ``card`` as the check for any tomogram.
+
+    Learnt in the clicks' own tomograms, where the contrast is the
+    clicks', each is stored as
+    :func:`~napari_cryopick.model.likeness.across_tomograms` gives it.
+    Returns what was written, by class name.
+    """
+    stored = {name: across_tomograms(like) for name, like in likeness.items()}
+    card['likeness'] = {
+        **(card.get('likeness') or {}),
+        **{name: like.to_dict() for name, like in stored.items()},
+    }
+    return stored
 
 
 def _radii(model) -> dict[str, float]:

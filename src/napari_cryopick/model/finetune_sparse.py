@@ -38,6 +38,7 @@ from napari_cryopick.model.checkpoint import ModelCard
 from napari_cryopick.model.finetune_clicks import (
     checked,
     click_likeness,
+    into_card,
     learn_gates,
     read_candidates,
     with_centred_clicks,
@@ -165,10 +166,7 @@ def finetune_sparse(
     taught = click_likeness(tuned, clicked, plan, settings)
     try:
         read = read_candidates(tuned, runs, predict, card, taught)
-        card['likeness'] = {
-            **(card.get('likeness') or {}),
-            **{name: like.to_dict() for name, like in taught.items()},
-        }
+        into_card(card, taught)
         tuned.card = ModelCard.from_dict(card)
         tuning_found = checked(tuned, read, taught)
         card['thresholds'] = _sparse_thresholds(
