@@ -211,3 +211,58 @@ def test_only_gated_classes_thresholds_are_relaxed(cluttered):
     assert relaxed['apo-ferritin'] == 0.4
     assert gate.relax_thresholds(thresholds, {NOVEL: like}) == thresholds
     assert thresholds[NOVEL] == 0.2  # the input is not changed
+
+
+def test_the_cards_gate_reads_a_fainter_pick_at_the_clicks_contrast(
+    cluttered,
+):
+    # The gate's weights were learnt in the clicked tomogram. A copy in a
+    # fainter tomogram has a lower profile (its spreads are mostly
+    # noise): the card's gate brings the profile back to the clicks'
+    # height, within the contrast the limit forgives.
+    _, gated, _, _ = _learnt(cluttered)
+    across = lk.across_tomograms(gated)
+    shells = gated.profiles.shape[1]
+    clicks = lk.descriptors(gated.profiles, gated.spreads)
+    faint = clicks.copy()
+    faint[:, :shells] *= 0.85
+    assert np.allclose(across.contrast(faint[:, :shells]), 0.85)
+    assert np.array_equal(across.below_gate(faint), gated.below_gate(clicks))
+    scores = faint @ gated.weights
+    assert not np.allclose(scores, clicks @ gated.weights)
+    # Past the bound only the bound is forgiven; the plain check (the
+    # clicked tomograms', and older cards') reads profiles as they are.
+    dim = clicks.copy()
+    dim[:, :shells] *= 0.5
+    fit = lk.contrast_fit(dim[:, :shells], gated.profiles, lk.CONTRAST)
+    assert np.allclose(fit, 1 / lk.CONTRAST)
+    seen = across.contrast(dim[:, :shells])
+    assert np.all((seen >= 1 / lk.CONTRAST) & (seen <= lk.CONTRAST))
+    assert np.array_equal(gated.contrast(dim[:, :shells]), np.ones(len(dim)))
+    assert np.array_equal(gated.below_gate(faint), scores < gated.gate)
+
+
+def test_the_cards_gate_keeps_more_copies_in_a_noisier_tomogram(
+    cluttered, tmp_path
+):
+    # B with noise of its own spread added: its copies' profiles are
+    # lower than the clicks' in A, and the plain gate drops most of them.
+    runs, radius = cluttered
+    _, gated, _, _ = _learnt(cluttered)
+    tomo_b, truth_b, found_b = runs['TS_b']
+    volume = np.asarray(tomo_b.levels[0][:], np.float32)
+    noise = np.random.default_rng(5).normal(0, volume.std(), volume.shape)
+    write_ome_zarr(tmp_path / 'TS_b.zarr', volume + noise, CZII_VOXEL_SIZE)
+    noisy = open_tomogram(tmp_path / 'TS_b.zarr')
+    copies = pk.normalize(truth_b[truth_b['particle_type'] == NOVEL])
+    others = found_b[~_true(truth_b, found_b, radius)]
+    dropped = {
+        like.scale: [
+            lc.unlike(table, noisy, {NOVEL: like}, {NOVEL: radius}).mean()
+            for table in (copies, others)
+        ]
+        for like in (gated, lk.across_tomograms(gated))
+    }
+    plain, card = dropped[1.0], dropped[lk.CONTRAST]
+    assert card[0] <= plain[0] - 0.15, dropped
+    assert card[1] >= 0.85, dropped

@@ -16,7 +16,11 @@ discriminant between the clicks and them, on each density's rotational
 profile and its spread over the directions of each shell (both blind
 to the particle's orientation), gives each pick a score; the gate is
 the lowest of the clicks' own scores, each left out of the fit in turn,
-less :data:`MARGIN` of their standard deviation.
+less :data:`MARGIN` of their standard deviation. In other tomograms
+the model card's check scores a pick with its profile brought to the
+clicks' contrast first
+(:meth:`~napari_cryopick.model.likeness.Likeness.contrast`): a fainter
+tomogram's copies score lower by their height alone.
 
 Measured with ``benchmarks/bench_gate.py`` (the same tuned network
 with and without the test; docs/benchmarks.md "The second test"),
