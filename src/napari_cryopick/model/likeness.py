@@ -79,9 +79,12 @@ SPREAD = 1.5
 #: kept there cost the 20S proteasome 17 of its copies. The second test
 #: (:meth:`Likeness.below_gate`) reads a pick's profile divided by that
 #: fitted factor (not its spreads, mostly noise): same networks, eleven
-#: of ten real proteins 0.861 -> 0.881 (6UTJ 0.760 -> 0.903, 20S
-#: proteasome 0.907 -> 0.937, 3GL1 0.782 -> 0.753), five procedural
-#: 0.543 -> 0.531 (docs/benchmarks.md, twentieth session).
+#: networks of ten real proteins 0.861 -> 0.881 (6UTJ 0.760 -> 0.903,
+#: 20S proteasome 0.907 -> 0.937, 3GL1 0.782 -> 0.753), five procedural
+#: 0.543 -> 0.531; six proteins never used before, whole commands,
+#: 0.558 -> 0.900 (6PXM), 0.696 -> 0.761 (8TUX), 0.819 -> 0.866 (3IPM),
+#: 0.926 (1F4A), 0.663 -> 0.658 (3H84), 0.470 -> 0.471 (1S3X)
+#: (docs/benchmarks.md, twentieth session).
 CONTRAST = 1.25
 #: Fewer clicks than this give no spread to measure: no check.
 MIN_CLICKS = 3
