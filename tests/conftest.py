@@ -121,3 +121,23 @@ def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp('model') / 'tiny.safetensors'
     return save_checkpoint(path, build_network(TINY), tiny_card())
+
+
+def with_noise(tomogram, times: float, store: Path, seed: int = 5):
+    """``tomogram`` with Gaussian noise of ``times`` its spread, reopened.
+
+    Written to ``store`` (OME-Zarr): a fainter tomogram of the same
+    sample, whose particles' profiles are lower after normalisation.
+    """
+    import numpy as np
+
+    from napari_cryopick.io.ome_zarr_write import write_ome_zarr
+    from napari_cryopick.io.sources import open_tomogram
+
+    volume = np.asarray(tomogram.levels[0][:], np.float32)
+    rng = np.random.default_rng(seed)
+    volume += rng.normal(0, times * volume.std(), volume.shape).astype(
+        np.float32
+    )
+    write_ome_zarr(store, volume, float(tomogram.scales[0][0]))
+    return open_tomogram(store)

@@ -26,7 +26,7 @@ from napari_cryopick.model import gate
 from napari_cryopick.model import likeness as lk
 from napari_cryopick.model import likeness_check as lc
 from napari_cryopick.model.checkpoint import ModelCard
-from tests.conftest import bare_params, tiny_card
+from tests.conftest import bare_params, tiny_card, with_noise
 
 NOVEL = 'novel'
 
@@ -234,7 +234,7 @@ def test_the_cards_gate_reads_a_fainter_pick_at_the_clicks_contrast(
     # clicked tomograms', and older cards') reads profiles as they are.
     dim = clicks.copy()
     dim[:, :shells] *= 0.5
-    fit = lk.contrast_fit(dim[:, :shells], gated.profiles, lk.CONTRAST)
+    fit, _ = lk.fitted(dim[:, :shells], gated.profiles, lk.CONTRAST)
     assert np.allclose(fit, 1 / lk.CONTRAST)
     seen = across.contrast(dim[:, :shells])
     assert np.all((seen >= 1 / lk.CONTRAST) & (seen <= lk.CONTRAST))
@@ -250,10 +250,7 @@ def test_the_cards_gate_keeps_more_copies_in_a_noisier_tomogram(
     runs, radius = cluttered
     _, gated, _, _ = _learnt(cluttered)
     tomo_b, truth_b, found_b = runs['TS_b']
-    volume = np.asarray(tomo_b.levels[0][:], np.float32)
-    noise = np.random.default_rng(5).normal(0, volume.std(), volume.shape)
-    write_ome_zarr(tmp_path / 'TS_b.zarr', volume + noise, CZII_VOXEL_SIZE)
-    noisy = open_tomogram(tmp_path / 'TS_b.zarr')
+    noisy = with_noise(tomo_b, 1.0, tmp_path / 'TS_b.zarr')
     copies = pk.normalize(truth_b[truth_b['particle_type'] == NOVEL])
     others = found_b[~_true(truth_b, found_b, radius)]
     dropped = {

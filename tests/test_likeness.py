@@ -22,7 +22,7 @@ from napari_cryopick.model import gate, profiles
 from napari_cryopick.model import likeness as lk
 from napari_cryopick.model import likeness_check as lc
 from napari_cryopick.model.checkpoint import ModelCard
-from tests.conftest import novel_phantom, tiny_card
+from tests.conftest import novel_phantom, tiny_card, with_noise
 
 NOVEL = 'novel'
 
@@ -125,12 +125,7 @@ def test_copies_in_a_fainter_tomogram_still_look_like_the_clicks(
     (runs, radius) = tomograms
     tomo_a, truth_a = runs['TS_a']
     tomo_b, truth_b = runs['TS_b']
-    volume = np.asarray(tomo_b.levels[0][:], np.float32)
-    spread = 1.5 * volume.std()
-    noise = np.random.default_rng(5).normal(0, spread, volume.shape)
-    volume += noise.astype(np.float32)
-    write_ome_zarr(tmp_path / 'TS_b.zarr', volume, CZII_VOXEL_SIZE)
-    faint = open_tomogram(tmp_path / 'TS_b.zarr')
+    faint = with_noise(tomo_b, 1.5, tmp_path / 'TS_b.zarr')
     clicks = [(tomo_a, _of(truth_a, NOVEL).iloc[:8])]
     copies = _as(_of(truth_b, NOVEL), NOVEL)
     others = _as(

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_cryopick.model.profile_fit import (
-    contrast_fit,
+    fitted,
     nearest_other,
     profile_distance,
 )
@@ -180,10 +180,9 @@ class Likeness:
         """
         if self.scale == 1.0:
             return np.ones(len(profiles))
-        pairs = (profiles[:, None, :], self.profiles)
-        nearest = profile_distance(*pairs, self.scale).argmin(axis=1)
-        fit = contrast_fit(*pairs, self.scale)
-        return np.take_along_axis(fit, nearest[:, None], axis=1)[:, 0]
+        fit, distance = fitted(profiles[:, None, :], self.profiles, self.scale)
+        nearest = distance.argmin(axis=1)[:, None]
+        return np.take_along_axis(fit, nearest, axis=1)[:, 0]
 
     def _at_clicks_contrast(self, found: np.ndarray) -> np.ndarray:
         """``found`` with each profile brought to its clicks' contrast.

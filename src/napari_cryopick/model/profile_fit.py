@@ -21,27 +21,26 @@ def profile_distance(
     only the result's shape is ever held in memory (thousands of picks
     against dozens of clicks).
     """
+    return fitted(a, b, scale)[1]
+
+
+def fitted(
+    a: np.ndarray, b: np.ndarray, scale: float = 1.0
+) -> tuple[np.ndarray | float, np.ndarray]:
+    """Return the factor that fits ``b`` to ``a``, and the distance after.
+
+    The factor :func:`profile_distance` multiplies ``b`` by (1.0 at
+    ``scale`` 1), and that distance; both in ``a`` and ``b``'s
+    broadcast shape less the last axis.
+    """
     aa = np.einsum('...s,...s->...', a, a)
     ab = np.einsum('...s,...s->...', a, b)
     bb = np.einsum('...s,...s->...', b, b)
-    fit = 1.0 if scale == 1.0 else _clipped(ab, bb, scale)
+    fit = 1.0
+    if scale != 1.0:
+        fit = np.clip(ab / np.maximum(bb, 1e-12), 1.0 / scale, scale)
     square = aa - 2.0 * fit * ab + fit**2 * bb
-    return np.sqrt(np.maximum(square, 0.0) / a.shape[-1])
-
-
-def contrast_fit(a: np.ndarray, b: np.ndarray, scale: float) -> np.ndarray:
-    """Return the factor :func:`profile_distance` fits ``b`` to ``a`` by.
-
-    The least-squares factor, within ``1 / scale`` to ``scale``
-    (last axis the shells; ``a`` and ``b`` broadcast).
-    """
-    ab = np.einsum('...s,...s->...', a, b)
-    bb = np.einsum('...s,...s->...', b, b)
-    return _clipped(ab, bb, scale)
-
-
-def _clipped(ab, bb, scale):
-    return np.clip(ab / np.maximum(bb, 1e-12), 1.0 / scale, scale)
+    return fit, np.sqrt(np.maximum(square, 0.0) / a.shape[-1])
 
 
 def nearest_other(profiles: np.ndarray) -> np.ndarray:
